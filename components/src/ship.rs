@@ -1,0 +1,141 @@
+//! Ships, fleets and their orders.
+
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+use serde::{Deserialize, Serialize};
+
+use crate::empire::ResourceAmounts;
+use crate::ids::{EntityId, SystemId};
+
+/// Hull class. Stats per class come from `tuning/ships.ron`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ShipClass {
+    /// Fast, fragile, cheap.
+    Fighter,
+    /// Light escort.
+    Corvette,
+    /// Line ship.
+    Cruiser,
+    /// Capital ship.
+    Battleship,
+    /// Hauler: big cargo, weak guns.
+    Freighter,
+}
+
+impl ShipClass {
+    /// All classes, in table order.
+    pub const ALL: [ShipClass; 5] = [
+        ShipClass::Fighter,
+        ShipClass::Corvette,
+        ShipClass::Cruiser,
+        ShipClass::Battleship,
+        ShipClass::Freighter,
+    ];
+    /// Index into per-class tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Marks a ship and names its class.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ship {
+    /// Its class.
+    pub class: ShipClass,
+}
+
+/// The empire that owns a ship, fleet or colony.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Owner(pub EntityId);
+
+/// Where something is: a star system and a point in its local 2D space (metres).
+#[derive(Component, Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// The star system.
+    pub system: SystemId,
+    /// Local position inside the system.
+    pub local: Vec2,
+}
+
+/// Velocity (m/s) and heading (radians, 0 = +x, counter-clockwise).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Motion {
+    /// Velocity in the system's local space.
+    pub vel: Vec2,
+    /// Facing.
+    pub heading: f32,
+}
+
+/// Remaining hull points; the ship is destroyed at zero.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hull(pub f32);
+
+/// Weapon state: ticks until the guns can fire again.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Weapon {
+    /// Ticks left before the next shot (0 = ready).
+    pub cooldown: u32,
+}
+
+/// Goods carried, in milli-units.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cargo(pub ResourceAmounts);
+
+/// The fleet a ship belongs to.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FleetMember(pub EntityId);
+
+/// A ship travelling along a hyperlane; it is outside any system's space until it arrives.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Transit {
+    /// Destination system.
+    pub to: SystemId,
+    /// Ticks until arrival.
+    pub ticks_left: u32,
+}
+
+/// What a ship is doing. Set by fleet orders, pilot intents and NPC brains.
+#[derive(Component, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum ShipOrder {
+    /// Drift to a halt and hold position; fire at hostiles in range.
+    #[default]
+    Idle,
+    /// Manual flight from pilot intents: throttle and turn in [-1, 1]; guns only when `fire`.
+    Manual {
+        /// Throttle along the heading, -1 (full reverse) to 1 (full ahead).
+        thrust: f32,
+        /// Turn rate as a fraction of the class cap; positive = counter-clockwise.
+        turn: f32,
+        /// Whether the guns may fire this tick.
+        fire: bool,
+    },
+    /// Fly to a point in the current system and stop there.
+    MoveTo(Vec2),
+    /// Follow hyperlanes: the remaining systems to visit, next first.
+    Jump(Vec<SystemId>),
+    /// Close to weapon range of this target and fire at it.
+    Attack(EntityId),
+    /// Fly between these points in a loop.
+    Patrol {
+        /// Waypoints in the current system.
+        points: Vec<Vec2>,
+        /// Index of the waypoint being flown to.
+        next: usize,
+    },
+}
+
+/// The ship currently being fired at (runtime state, recomputed after a restore).
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Stable id of the target.
+    pub id: EntityId,
+    /// Live entity of the target.
+    pub entity: Entity,
+}
+
+/// A group of ships that takes orders together.
+#[derive(Component, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fleet {
+    /// Members, sorted by id.
+    pub ships: Vec<EntityId>,
+}
