@@ -7,6 +7,7 @@ use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 
 pub mod market;
+pub mod worldgen;
 
 /// The phases of one simulation tick, run in this order in `FixedUpdate`.
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
