@@ -10,7 +10,7 @@ pub const MILLI: i64 = 1000;
 
 /// A tradeable or stockpiled resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Resource {
+pub enum ResourceKind {
     /// Powers ships and buildings (upkeep is paid in energy).
     Energy,
     /// Bulk construction material.
@@ -21,16 +21,16 @@ pub enum Resource {
     Population,
 }
 
-impl Resource {
+impl ResourceKind {
     /// All resources in table order.
-    pub const ALL: [Resource; 4] = [
-        Resource::Energy,
-        Resource::Minerals,
-        Resource::RareElements,
-        Resource::Population,
+    pub const ALL: [ResourceKind; 4] = [
+        ResourceKind::Energy,
+        ResourceKind::Minerals,
+        ResourceKind::RareElements,
+        ResourceKind::Population,
     ];
     /// The resources that have an order book on the galactic exchange.
-    pub const TRADED: [Resource; 3] = [Resource::Energy, Resource::Minerals, Resource::RareElements];
+    pub const TRADED: [ResourceKind; 3] = [ResourceKind::Energy, ResourceKind::Minerals, ResourceKind::RareElements];
 
     /// Index into per-resource tables.
     pub fn index(self) -> usize {
@@ -44,11 +44,11 @@ pub struct ResourceAmounts(pub [i64; 4]);
 
 impl ResourceAmounts {
     /// Amount of `r`.
-    pub fn get(&self, r: Resource) -> i64 {
+    pub fn get(&self, r: ResourceKind) -> i64 {
         self.0[r.index()]
     }
     /// Mutable amount of `r`.
-    pub fn get_mut(&mut self, r: Resource) -> &mut i64 {
+    pub fn get_mut(&mut self, r: ResourceKind) -> &mut i64 {
         &mut self.0[r.index()]
     }
     /// True when every amount in `cost` is available here.
@@ -119,3 +119,19 @@ pub struct Credits(pub i64);
 /// The empire's stockpile of resources, in milli-units. Never negative.
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Stockpile(pub ResourceAmounts);
+
+/// Ships an empire owns, per class (kept up to date at launch and destruction so upkeep
+/// needs no scan over all ships).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ShipCensus(pub [u32; 5]);
+
+/// What an NPC fleet or empire brain remembers.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NpcBrain {
+    /// The faction it plays.
+    pub faction: Faction,
+    /// Its home system.
+    pub home: crate::ids::SystemId,
+    /// Next tick it thinks.
+    pub next_think: u64,
+}

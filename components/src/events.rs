@@ -4,7 +4,7 @@ use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::colony::BuildingKind;
-use crate::empire::Resource;
+use crate::empire::ResourceKind;
 use crate::ids::{EntityId, SystemId};
 use crate::intent::RejectReason;
 use crate::ship::ShipClass;
@@ -95,7 +95,7 @@ pub struct ShipBuilt {
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradeExecuted {
     /// Traded resource.
-    pub resource: Resource,
+    pub resource: ResourceKind,
     /// Price in milli-credits per unit (the resting order's price).
     pub price: i64,
     /// Whole units traded.

@@ -7,7 +7,7 @@ use glam::Vec2;
 use serde::{Deserialize, Serialize};
 
 use crate::colony::BuildingKind;
-use crate::empire::Resource;
+use crate::empire::ResourceKind;
 use crate::ids::{EntityId, SystemId};
 use crate::market::Side;
 use crate::ship::ShipClass;
@@ -86,7 +86,7 @@ pub enum Intent {
     /// Place a limit order on the galactic exchange.
     PlaceOrder {
         /// Traded resource.
-        resource: Resource,
+        resource: ResourceKind,
         /// Buy or sell.
         side: Side,
         /// Limit price in milli-credits per unit.

@@ -19,7 +19,8 @@ pub mod prelude {
         BuildingKind, Buildings, Colony, ConstructionJob, ConstructionQueue, ShipJob, ShipyardQueue,
     };
     pub use crate::empire::{
-        Credits, Empire, EmpireKind, Faction, MILLI, Resource, ResourceAmounts, Stockpile,
+        Credits, Empire, EmpireKind, Faction, MILLI, NpcBrain, ResourceKind, ResourceAmounts, ShipCensus,
+        Stockpile,
     };
     pub use crate::events::{
         CombatReport, ConstructionCompleted, IntentAccepted, IntentRejected, OrderCloseReason,
@@ -30,7 +31,7 @@ pub mod prelude {
     pub use crate::intent::{FleetOrder, Intent, IntentQueue, QueuedIntent, RejectReason};
     pub use crate::market::{Market, MarketOrder, OrderBook, Side, Ticker};
     pub use crate::ship::{
-        Cargo, Fleet, FleetMember, Hull, Motion, Owner, Position, Ship, ShipClass, ShipOrder, Target,
+        Allegiance, Cargo, Fleet, FleetMember, GridCell, Hull, Motion, Owner, Position, Ship, ShipClass, ShipOrder, Target,
         Transit, Weapon,
     };
     pub use crate::sim::{Ledger, SimStats, SimTick, WorldSeed};

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::empire::Resource;
+use crate::empire::ResourceKind;
 use crate::ids::EntityId;
 
 /// Buy or sell.
@@ -29,7 +29,7 @@ pub struct MarketOrder {
     /// Owning empire.
     pub owner: EntityId,
     /// Traded resource.
-    pub resource: Resource,
+    pub resource: ResourceKind,
     /// Buy or sell.
     pub side: Side,
     /// Limit price, milli-credits per unit.
@@ -114,7 +114,7 @@ impl OrderBook {
 /// The exchange.
 #[derive(Resource, Clone, Debug, Default)]
 pub struct Market {
-    /// Books for [`Resource::TRADED`], by resource index.
+    /// Books for [`ResourceKind::TRADED`], by resource index.
     pub books: [OrderBook; 3],
     /// Orders placed this tick (escrow taken), matched by the Market set in this order.
     pub incoming: Vec<MarketOrder>,
@@ -130,8 +130,8 @@ pub struct Market {
 
 impl Market {
     /// Book of a traded resource (`None` for population).
-    pub fn book(&self, r: Resource) -> Option<&OrderBook> {
-        self.books.get(r.index()).filter(|_| r != Resource::Population)
+    pub fn book(&self, r: ResourceKind) -> Option<&OrderBook> {
+        self.books.get(r.index()).filter(|_| r != ResourceKind::Population)
     }
 
     /// Queues an order (escrow already taken) for matching this tick.

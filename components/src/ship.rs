@@ -4,7 +4,7 @@ use bevy_ecs::prelude::*;
 use glam::Vec2;
 use serde::{Deserialize, Serialize};
 
-use crate::empire::ResourceAmounts;
+use crate::empire::{EmpireKind, ResourceAmounts};
 use crate::ids::{EntityId, SystemId};
 
 /// Hull class. Stats per class come from `tuning/ships.ron`.
@@ -70,11 +70,12 @@ pub struct Motion {
 #[derive(Component, Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hull(pub f32);
 
-/// Weapon state: ticks until the guns can fire again.
+/// Weapon state. Stored as the tick the guns are ready again (not a countdown), so an idle
+/// ship's weapon is never written to and never shows up as changed.
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Weapon {
-    /// Ticks left before the next shot (0 = ready).
-    pub cooldown: u32,
+    /// First tick at which the guns may fire again.
+    pub ready_tick: u64,
 }
 
 /// Goods carried, in milli-units.
@@ -124,17 +125,21 @@ pub enum ShipOrder {
     },
 }
 
-/// The ship currently being fired at (runtime state, recomputed after a restore).
-#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Target {
-    /// Stable id of the target.
-    pub id: EntityId,
-    /// Live entity of the target.
-    pub entity: Entity,
-}
+/// The ship currently being fired at, if any (runtime state, recomputed after a restore).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Target(pub Option<(EntityId, Entity)>);
+
+/// Which side a ship fights for: a copy of its owner's [`EmpireKind`], kept on the ship so
+/// hostility checks in the hot loops need no lookup. Owners never change.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Allegiance(pub EmpireKind);
+
+/// The spatial-grid cell a ship is filed under (runtime state of the spatial index).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GridCell(pub Option<u64>);
 
 /// A group of ships that takes orders together.
-#[derive(Component, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Component, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Fleet {
     /// Members, sorted by id.
     pub ships: Vec<EntityId>,

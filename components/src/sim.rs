@@ -13,7 +13,7 @@ pub struct WorldSeed(pub u64);
 
 /// Where value enters and leaves the economy, in milli-units, per kind.
 ///
-/// Index 0 is credits, 1..=4 are resources in [`crate::empire::Resource::ALL`] order.
+/// Index 0 is credits, 1..=4 are resources in [`crate::empire::ResourceKind::ALL`] order.
 /// Conservation invariant: for every kind, `held now == held at generation + created − destroyed`,
 /// where "held" counts empires, escrow in open orders and ship cargo.
 #[derive(Resource, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ impl Ledger {
     /// Index of credits in the ledger arrays.
     pub const CREDITS: usize = 0;
     /// Index of a resource in the ledger arrays.
-    pub fn resource(r: crate::empire::Resource) -> usize {
+    pub fn resource(r: crate::empire::ResourceKind) -> usize {
         1 + r.index()
     }
 }

@@ -7,7 +7,7 @@ use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::colony::BuildingKind;
-use crate::empire::Resource;
+use crate::empire::ResourceKind;
 use crate::galaxy::Region;
 use crate::ship::ShipClass;
 
@@ -186,12 +186,12 @@ pub struct RegionModifiers {
 
 impl RegionModifiers {
     /// Multiplier for `r` (population and credits are not modified: 1.0).
-    pub fn get(&self, r: Resource) -> f64 {
+    pub fn get(&self, r: ResourceKind) -> f64 {
         match r {
-            Resource::Energy => self.energy,
-            Resource::Minerals => self.minerals,
-            Resource::RareElements => self.rare_elements,
-            Resource::Population => 1.0,
+            ResourceKind::Energy => self.energy,
+            ResourceKind::Minerals => self.minerals,
+            ResourceKind::RareElements => self.rare_elements,
+            ResourceKind::Population => 1.0,
         }
     }
 }

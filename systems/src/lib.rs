@@ -5,8 +5,20 @@
 
 use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
+use starforge_components::prelude::*;
 
+pub mod combat;
+pub mod economy;
+pub mod hash;
+pub mod input;
 pub mod market;
+pub mod movement;
+pub mod navigation;
+pub mod npc;
+pub mod production;
+pub mod rng;
+pub mod spatial;
+pub mod spawn;
 pub mod worldgen;
 
 /// The phases of one simulation tick, run in this order in `FixedUpdate`.
@@ -46,6 +58,35 @@ impl Plugin for SimulationPlugin {
             )
                 .chain(),
         );
-        app.add_plugins(market::MarketPlugin);
+        let tuning = app.world_mut().get_resource_or_init::<Tuning>().clone();
+        app.init_resource::<SimTick>()
+            .init_resource::<WorldSeed>()
+            .init_resource::<IdAllocator>()
+            .init_resource::<EntityIndex>()
+            .init_resource::<Ledger>()
+            .init_resource::<SimStats>()
+            .init_resource::<Galaxy>()
+            .insert_resource(spatial::SpatialGrid::new(tuning.world.grid_cell_size));
+        app.add_plugins((
+            npc::NpcPlugin,
+            input::InputPlugin,
+            movement::MovementPlugin,
+            combat::CombatPlugin,
+            production::ProductionPlugin,
+            market::MarketPlugin,
+        ));
+        app.add_systems(FixedUpdate, (npc::count_systems, advance_tick).chain().in_set(SimSystems::Bookkeeping));
     }
+}
+
+/// Ends the tick: the tick counter advances.
+pub fn advance_tick(mut tick: ResMut<SimTick>) {
+    tick.0 += 1;
+}
+
+/// The commonly used items of this crate.
+pub mod prelude {
+    pub use crate::hash::world_hash;
+    pub use crate::worldgen::{GenParams, generate_world};
+    pub use crate::{SimSystems, SimulationPlugin};
 }

@@ -1,0 +1,286 @@
+//! The Movement set: hyperlane transits, steering from orders, integration, the spatial index.
+//!
+//! Ships are integrated directly here (a kinematic model with per-class speed, acceleration
+//! and turn caps); see `docs/ARCHITECTURE.md` for why and what rapier does.
+
+use std::f32::consts::{PI, TAU};
+
+use bevy_app::prelude::*;
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+use starforge_components::prelude::*;
+use starforge_components::tuning::ShipClassStats;
+
+use crate::spatial::{GridEntry, SpatialGrid, cell_key};
+use crate::SimSystems;
+
+/// Within this distance (metres) of a move-to point, a slow ship has arrived.
+pub const ARRIVE_RADIUS: f32 = 25.0;
+/// Within this distance (metres) of a gate, a ship enters hyperspace.
+pub const GATE_RADIUS: f32 = 300.0;
+/// An attacking ship holds at this fraction of its weapon range from the target.
+pub const ATTACK_STANDOFF: f32 = 0.7;
+
+/// Transits, steering, integration and the spatial index in [`SimSystems::Movement`].
+pub struct MovementPlugin;
+
+impl Plugin for MovementPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(FixedUpdate, (advance_transits, move_ships).chain().in_set(SimSystems::Movement));
+    }
+}
+
+/// Seconds per tick.
+pub fn tick_seconds(tuning: &Tuning) -> f32 {
+    1.0 / tuning.world.tick_hz.max(1) as f32
+}
+
+/// Counts down hyperspace transits and drops arrived ships at the destination's gate.
+pub fn advance_transits(
+    mut commands: Commands,
+    galaxy: Res<Galaxy>,
+    mut stats: ResMut<SimStats>,
+    mut ships: Query<(Entity, &mut Transit, &mut Position, &mut Motion, &mut ShipOrder)>,
+) {
+    for (e, mut transit, mut pos, mut motion, mut order) in &mut ships {
+        if transit.ticks_left > 1 {
+            transit.ticks_left -= 1;
+            continue;
+        }
+        let from = pos.system;
+        pos.system = transit.to;
+        pos.local = galaxy.gate_position(transit.to, from);
+        motion.vel = Vec2::ZERO;
+        if let ShipOrder::Jump(path) = &mut *order {
+            if path.first() == Some(&transit.to) {
+                path.remove(0);
+            }
+            if path.is_empty() {
+                *order = ShipOrder::Idle;
+            }
+        }
+        stats.jumps += 1;
+        commands.entity(e).remove::<Transit>();
+    }
+}
+
+/// Steers every ship in a system according to its order, integrates it, and keeps the
+/// spatial grid up to date.
+#[expect(clippy::type_complexity, reason = "one query over the hot ship columns")]
+pub fn move_ships(
+    mut commands: Commands,
+    tuning: Res<Tuning>,
+    galaxy: Res<Galaxy>,
+    index: Res<EntityIndex>,
+    mut grid: ResMut<SpatialGrid>,
+    mut ships: Query<
+        (
+            Entity,
+            &EntityId,
+            &Ship,
+            &Owner,
+            &Allegiance,
+            &mut Position,
+            &mut Motion,
+            &mut ShipOrder,
+            &mut GridCell,
+        ),
+        Without<Transit>,
+    >,
+) {
+    let dt = tick_seconds(&tuning);
+    let cell_size = tuning.world.grid_cell_size;
+    if grid.cell_size != cell_size {
+        // The cell size was retuned: refile everyone.
+        grid.clear(cell_size);
+        for (.., mut cell) in &mut ships {
+            cell.0 = None;
+        }
+    }
+    // Where attack targets are, read before anything moves.
+    let mut targets: Vec<(EntityId, Position)> = ships
+        .iter()
+        .filter_map(|(.., order, _)| match *order {
+            ShipOrder::Attack(t) => Some(t),
+            _ => None,
+        })
+        .filter_map(|t| Some((t, *ships.get(index.get(t)?).ok()?.5)))
+        .collect();
+    targets.sort_by_key(|(id, _)| *id);
+    targets.dedup_by_key(|(id, _)| *id);
+
+    for (e, id, ship, owner, allegiance, mut pos, mut motion, mut order, mut cell) in &mut ships {
+        let stats = tuning.class(ship.class);
+        let moving = motion.vel != Vec2::ZERO;
+        match &mut *order {
+            ShipOrder::Idle => {
+                if moving {
+                    brake(&mut motion, stats, dt);
+                }
+            }
+            ShipOrder::Manual { thrust, turn, .. } => {
+                let (thrust, turn) = (*thrust, *turn);
+                if thrust != 0.0 || turn != 0.0 || moving {
+                    let m = &mut *motion;
+                    m.heading = wrap_angle(m.heading + turn * stats.turn_rate * dt);
+                    m.vel += Vec2::from_angle(m.heading) * thrust * stats.acceleration * dt;
+                    m.vel = m.vel.clamp_length_max(stats.max_speed);
+                }
+            }
+            ShipOrder::MoveTo(goal) => {
+                if steer(pos.local, &mut motion, *goal, stats, dt, ARRIVE_RADIUS) {
+                    *order = ShipOrder::Idle;
+                }
+            }
+            ShipOrder::Patrol { points, next } => {
+                if let Some(&goal) = points.get(*next) {
+                    if steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS * 4.0) {
+                        *next = (*next + 1) % points.len();
+                    }
+                } else {
+                    *order = ShipOrder::Idle;
+                }
+            }
+            ShipOrder::Attack(target) => {
+                let goal = targets
+                    .binary_search_by_key(target, |(id, _)| *id)
+                    .ok()
+                    .map(|i| targets[i].1)
+                    .filter(|t| t.system == pos.system);
+                match goal {
+                    Some(t) => {
+                        let to = t.local - pos.local;
+                        let standoff = stats.range * ATTACK_STANDOFF;
+                        let goal = if to.length() > standoff { t.local - to.normalize_or_zero() * standoff } else { pos.local };
+                        steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS);
+                    }
+                    None => *order = ShipOrder::Idle,
+                }
+            }
+            ShipOrder::Jump(path) => match path.first().copied() {
+                Some(next) => {
+                    let gate = galaxy.gate_position(pos.system, next);
+                    if pos.local.distance(gate) <= GATE_RADIUS {
+                        let Some((_, lane)) = galaxy.lane_between(pos.system, next) else {
+                            *order = ShipOrder::Idle;
+                            continue;
+                        };
+                        let ticks = (lane.length * tuning.world.jump_ticks_per_length).ceil().max(1.0) as u32;
+                        commands.entity(e).insert(Transit { to: next, ticks_left: ticks });
+                        motion.vel = Vec2::ZERO;
+                        if let Some(key) = cell.0.take() {
+                            grid.remove(key, e);
+                        }
+                        continue;
+                    }
+                    steer(pos.local, &mut motion, gate, stats, dt, 0.0);
+                }
+                None => *order = ShipOrder::Idle,
+            },
+        }
+        if motion.vel != Vec2::ZERO {
+            let radius = galaxy.system(pos.system).map_or(f32::MAX, |s| s.radius);
+            let mut next = pos.local + motion.vel * dt;
+            if next.length() > radius {
+                // The edge of the system's space: stop at the rim.
+                next = next.normalize_or_zero() * radius;
+                motion.vel = Vec2::ZERO;
+            }
+            pos.local = next;
+        }
+        let key = cell_key(pos.system, pos.local, cell_size);
+        if cell.0 != Some(key) {
+            if let Some(old) = cell.0 {
+                grid.remove(old, e);
+            }
+            grid.insert(key, GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 });
+            cell.0 = Some(key);
+        }
+    }
+}
+
+/// Wraps an angle into (-π, π].
+pub fn wrap_angle(a: f32) -> f32 {
+    let mut a = a % TAU;
+    if a > PI {
+        a -= TAU;
+    } else if a <= -PI {
+        a += TAU;
+    }
+    a
+}
+
+fn brake(motion: &mut Motion, stats: &ShipClassStats, dt: f32) {
+    let dv = stats.acceleration * dt;
+    let speed = motion.vel.length();
+    motion.vel = if speed <= dv { Vec2::ZERO } else { motion.vel * ((speed - dv) / speed) };
+}
+
+/// Turns towards `goal` within the turn cap and accelerates along the heading, slowing down
+/// to arrive. Returns true when within `arrive` metres and nearly stopped (the ship is then
+/// halted).
+pub fn steer(pos: Vec2, motion: &mut Motion, goal: Vec2, stats: &ShipClassStats, dt: f32, arrive: f32) -> bool {
+    let to = goal - pos;
+    let dist = to.length();
+    if dist <= arrive.max(0.5) {
+        if motion.vel.length() <= stats.acceleration * dt {
+            motion.vel = Vec2::ZERO;
+            return true;
+        }
+        brake(motion, stats, dt);
+        return false;
+    }
+    let desired = to.y.atan2(to.x);
+    let diff = wrap_angle(desired - motion.heading);
+    let max_turn = stats.turn_rate * dt;
+    motion.heading = wrap_angle(motion.heading + diff.clamp(-max_turn, max_turn));
+    let remaining = wrap_angle(desired - motion.heading);
+    // Slow enough to stop at the goal; no thrust while facing away.
+    let speed_cap = stats.max_speed.min((2.0 * stats.acceleration * dist).sqrt());
+    let desired_vel = Vec2::from_angle(motion.heading) * speed_cap * remaining.cos().max(0.0);
+    let dv = (desired_vel - motion.vel).clamp_length_max(stats.acceleration * dt);
+    motion.vel += dv;
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> ShipClassStats {
+        *Tuning::default().class(ShipClass::Cruiser)
+    }
+
+    #[test]
+    fn steering_reaches_the_goal_and_stops_within_caps() {
+        let s = stats();
+        let dt = 0.05;
+        let mut pos = Vec2::ZERO;
+        let mut m = Motion { vel: Vec2::ZERO, heading: PI / 2.0 };
+        let goal = Vec2::new(3000.0, -1000.0);
+        let mut arrived = false;
+        for _ in 0..20_000 {
+            let before = (m.heading, m.vel);
+            if steer(pos, &mut m, goal, &s, dt, ARRIVE_RADIUS) {
+                arrived = true;
+                break;
+            }
+            assert!(m.vel.length() <= s.max_speed + 1e-3, "speed cap exceeded: {}", m.vel.length());
+            assert!(wrap_angle(m.heading - before.0).abs() <= s.turn_rate * dt + 1e-5, "turn cap exceeded");
+            assert!((m.vel - before.1).length() <= s.acceleration * dt + 1e-3, "acceleration cap exceeded");
+            pos += m.vel * dt;
+        }
+        assert!(arrived, "the ship must arrive");
+        assert!(pos.distance(goal) <= ARRIVE_RADIUS, "arrived {} m away", pos.distance(goal));
+        assert_eq!(m.vel, Vec2::ZERO, "arrival halts the ship");
+    }
+
+    #[test]
+    fn wrap_angle_stays_in_range() {
+        for a in [-10.0f32, -PI, -1.0, 0.0, 1.0, PI, 4.0, 10.0, 100.0] {
+            let w = wrap_angle(a);
+            assert!(w > -PI - 1e-6 && w <= PI + 1e-6, "{a} wrapped to {w}");
+            assert!(((w - a) / TAU).round() * TAU - (w - a) < 1e-3, "{a} wrapped to a different angle {w}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The spatial index: a uniform grid of cells per star system, for neighbour queries.
+//!
+//! Each cell lists the ships in it with their owner and allegiance, so a query can skip a
+//! cell without touching any entity (e.g. combat skips cells with no hostile ship).
+//! Ships in hyperspace are not in the grid.
+
+use std::collections::HashMap;
+
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+use starforge_components::prelude::*;
+
+/// One ship filed in a cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GridEntry {
+    /// The ship.
+    pub entity: Entity,
+    /// Its stable id.
+    pub id: EntityId,
+    /// Its owner.
+    pub owner: EntityId,
+    /// Its owner's kind.
+    pub allegiance: EmpireKind,
+}
+
+/// Cell key: star system and cell coordinates packed into a `u64`.
+pub fn cell_key(system: SystemId, pos: Vec2, cell_size: f32) -> u64 {
+    let cx = (pos.x / cell_size).floor() as i32 as i16 as u16 as u64;
+    let cy = (pos.y / cell_size).floor() as i32 as i16 as u16 as u64;
+    ((system.0 as u64) << 32) | (cx << 16) | cy
+}
+
+/// The key of the cell `dx`, `dy` cells away from `key`.
+pub fn neighbour_key(key: u64, dx: i16, dy: i16) -> u64 {
+    let cx = ((key >> 16) as u16 as i16).wrapping_add(dx) as u16 as u64;
+    let cy = (key as u16 as i16).wrapping_add(dy) as u16 as u64;
+    (key & 0xFFFF_FFFF_0000_0000) | (cx << 16) | cy
+}
+
+/// The grid. Cell contents are in insertion order, which is deterministic; readers that
+/// need an order independent of history sort by [`GridEntry::id`].
+#[derive(Resource, Debug, Default)]
+pub struct SpatialGrid {
+    /// Cell size (metres) the keys were computed with.
+    pub cell_size: f32,
+    cells: HashMap<u64, Vec<GridEntry>>,
+}
+
+impl SpatialGrid {
+    /// An empty grid with this cell size.
+    pub fn new(cell_size: f32) -> Self {
+        Self { cell_size, cells: HashMap::new() }
+    }
+
+    /// Files `entry` under `key`.
+    pub fn insert(&mut self, key: u64, entry: GridEntry) {
+        self.cells.entry(key).or_default().push(entry);
+    }
+
+    /// Removes `entity` from cell `key`.
+    pub fn remove(&mut self, key: u64, entity: Entity) {
+        if let Some(cell) = self.cells.get_mut(&key) {
+            if let Some(i) = cell.iter().position(|e| e.entity == entity) {
+                cell.remove(i);
+            }
+            if cell.is_empty() {
+                self.cells.remove(&key);
+            }
+        }
+    }
+
+    /// Ships in cell `key`.
+    pub fn cell(&self, key: u64) -> &[GridEntry] {
+        self.cells.get(&key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Ships in the 3×3 cells around `key`.
+    pub fn around(&self, key: u64) -> impl Iterator<Item = &GridEntry> {
+        (-1i16..=1)
+            .flat_map(move |dx| (-1i16..=1).map(move |dy| neighbour_key(key, dx, dy)))
+            .flat_map(move |k| self.cell(k).iter())
+    }
+
+    /// Number of ships filed.
+    pub fn len(&self) -> usize {
+        self.cells.values().map(Vec::len).sum()
+    }
+
+    /// True when no ship is filed.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Drops everything (e.g. the cell size changed).
+    pub fn clear(&mut self, cell_size: f32) {
+        self.cells.clear();
+        self.cell_size = cell_size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_separate_systems_and_cells_and_neighbours_are_adjacent() {
+        let a = cell_key(SystemId(1), Vec2::new(10.0, 10.0), 100.0);
+        let b = cell_key(SystemId(2), Vec2::new(10.0, 10.0), 100.0);
+        assert_ne!(a, b, "same point in two systems must be two cells");
+        let left = cell_key(SystemId(1), Vec2::new(-10.0, 10.0), 100.0);
+        assert_eq!(neighbour_key(a, -1, 0), left, "negative coordinates must be adjacent to positive ones");
+        let up = cell_key(SystemId(1), Vec2::new(10.0, 150.0), 100.0);
+        assert_eq!(neighbour_key(a, 0, 1), up);
+    }
+
+    #[test]
+    fn around_finds_neighbours_but_not_far_ships() {
+        let mut grid = SpatialGrid::new(100.0);
+        let mut world = World::new();
+        let mk = |world: &mut World, id| GridEntry {
+            entity: world.spawn_empty().id(),
+            id: EntityId(id),
+            owner: EntityId(100),
+            allegiance: EmpireKind::Player,
+        };
+        let near = mk(&mut world, 1);
+        let far = mk(&mut world, 2);
+        let k = cell_key(SystemId(0), Vec2::ZERO, 100.0);
+        grid.insert(neighbour_key(k, 1, 1), near);
+        grid.insert(neighbour_key(k, 3, 0), far);
+        let found: Vec<u64> = grid.around(k).map(|e| e.id.0).collect();
+        assert_eq!(found, vec![1], "only the diagonal neighbour is within 3x3");
+        grid.remove(neighbour_key(k, 1, 1), near.entity);
+        assert_eq!(grid.around(k).count(), 0, "removed ship must be gone");
+        assert_eq!(grid.len(), 1);
+    }
+}
