@@ -47,3 +47,49 @@ pub fn drain<M: Message + Clone>(app: &mut App) -> Vec<M> {
     let messages = app.world().resource::<Messages<M>>();
     cursor.read(messages).cloned().collect()
 }
+
+/// A player's starting empire placed in system 0 of the current galaxy.
+pub struct PlayerSetup {
+    /// The empire (= player id).
+    pub empire: EntityId,
+    /// Its home colony (with a shipyard).
+    pub colony: EntityId,
+    /// Its fleet.
+    pub fleet: EntityId,
+    /// The fleet's ships.
+    pub ships: Vec<EntityId>,
+}
+
+/// Spawns a player empire with a colony and a fleet of `n` corvettes in system 0.
+pub fn player(app: &mut App, name: &str, n: u32) -> PlayerSetup {
+    use starforge_systems::spawn::*;
+    let world = app.world_mut();
+    let mut stock = ResourceAmounts::default();
+    for r in ResourceKind::TRADED {
+        *stock.get_mut(r) = 10_000 * MILLI;
+    }
+    let empire = spawn_empire(world, name, EmpireKind::Player, 100_000 * MILLI, stock);
+    let mut b = Buildings::default();
+    b.0[BuildingKind::Shipyard.index()] = 1;
+    b.0[BuildingKind::Mine.index()] = 1;
+    let colony = spawn_colony(world, empire, format!("{name} Prime"), SystemId(0), 0, 1000 * MILLI, b);
+    let fleet = spawn_fleet(world, empire, None);
+    let ships = (0..n)
+        .map(|i| {
+            let pos = Position { system: SystemId(0), local: glam::Vec2::new(i as f32 * 50.0, 0.0) };
+            spawn_ship(world, ShipClass::Corvette, empire, fleet, pos, 0.0)
+        })
+        .collect();
+    PlayerSetup { empire, colony, fleet, ships }
+}
+
+/// The live entity of `id`.
+pub fn entity(app: &App, id: EntityId) -> Entity {
+    app.world().resource::<EntityIndex>().get(id).expect("entity exists")
+}
+
+/// A component of the entity with `id`.
+pub fn get<T: Component + Clone>(app: &App, id: EntityId) -> Option<T> {
+    let e = app.world().resource::<EntityIndex>().get(id)?;
+    app.world().get::<T>(e).cloned()
+}
