@@ -1,0 +1,126 @@
+//! Economy rules: conservation over a long run, production, construction, shipyards,
+//! combat destruction with salvage. Nothing ever goes negative.
+
+mod common;
+
+use common::*;
+use glam::Vec2;
+use starforge_components::prelude::*;
+use starforge_systems::prelude::*;
+
+/// Everything held, per ledger kind: empires' credits and stockpiles, escrow in open orders,
+/// ship cargo.
+fn holdings(app: &mut bevy_app::App) -> [i64; 5] {
+    let world = app.world_mut();
+    let mut held = [0i64; 5];
+    let mut empires = world.query::<(&Credits, &Stockpile)>();
+    for (c, s) in empires.iter(world) {
+        assert!(c.0 >= 0, "negative credits: {c:?}");
+        held[Ledger::CREDITS] += c.0;
+        for r in ResourceKind::ALL {
+            assert!(s.0.get(r) >= 0, "negative {r:?}: {s:?}");
+            held[Ledger::resource(r)] += s.0.get(r);
+        }
+    }
+    let mut cargo = world.query::<&Cargo>();
+    for c in cargo.iter(world) {
+        for r in ResourceKind::ALL {
+            held[Ledger::resource(r)] += c.0.get(r);
+        }
+    }
+    let market = world.resource::<Market>();
+    for book in &market.books {
+        for o in book.bids.values().chain(book.asks.values()) {
+            match o.side {
+                Side::Buy => held[Ledger::CREDITS] += o.price * o.quantity,
+                Side::Sell => held[Ledger::resource(o.resource)] += o.quantity * MILLI,
+            }
+        }
+    }
+    held
+}
+
+#[test]
+fn value_is_conserved_over_a_long_run() {
+    let mut app = sim_app(
+        Tuning::default(),
+        &GenParams { seed: 5, systems: Some(30), ships: Some(1500), colonies: Some(80), resting_orders: 400 },
+    );
+    let start = holdings(&mut app);
+    let ledger0 = app.world().resource::<Ledger>().clone();
+    for step in 0..6 {
+        tick(&mut app, 500);
+        let now = holdings(&mut app);
+        let ledger = app.world().resource::<Ledger>().clone();
+        for k in 0..5 {
+            let expected = start[k] + (ledger.created[k] - ledger0.created[k]) - (ledger.destroyed[k] - ledger0.destroyed[k]);
+            assert_eq!(now[k], expected, "kind {k} after {} ticks: held {} but ledger says {}", (step + 1) * 500, now[k], expected);
+        }
+    }
+    let stats = *app.world().resource::<SimStats>();
+    assert!(stats.ships_destroyed > 0 && stats.ships_built > 0 && stats.buildings_completed > 0, "the run must exercise the economy: {stats:?}");
+}
+
+#[test]
+fn colonies_produce_with_region_modifiers_and_build() {
+    let mut app = sim_app(Tuning::default(), &GenParams { seed: 9, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+    let p = player(&mut app, "Builder", 0);
+    let before = get::<Stockpile>(&app, p.empire).expect("stock").0;
+    tick(&mut app, 100);
+    let after = get::<Stockpile>(&app, p.empire).expect("stock").0;
+    // One mine at 1000 people: 0.05/tick × region modifier for minerals.
+    let t = Tuning::default();
+    let region = app.world().resource::<Galaxy>().systems[0].region;
+    let per_tick = t.economy.buildings.mine.output_per_level * t.economy.regions.get(region).minerals;
+    let gained = (after.get(ResourceKind::Minerals) - before.get(ResourceKind::Minerals)) as f64 / 1000.0;
+    // Population grows a little over 100 ticks, so output is slightly above the first tick's.
+    assert!(gained >= per_tick * 100.0 * 0.99 && gained <= per_tick * 100.0 * 1.1, "gained {gained}, expected about {}", per_tick * 100.0);
+
+    push(&mut app, p.empire, 1, Intent::Build { colony: p.colony, building: BuildingKind::Habitat });
+    push(&mut app, p.empire, 2, Intent::QueueShip { colony: p.colony, class: ShipClass::Fighter, fleet: Some(p.fleet) });
+    tick(&mut app, 1);
+    let build_ticks = t.economy.buildings.habitat.build_ticks;
+    tick(&mut app, build_ticks - 2);
+    assert_eq!(get::<Buildings>(&app, p.colony).expect("b").level(BuildingKind::Habitat), 0, "not done before its build time");
+    tick(&mut app, 2);
+    assert_eq!(get::<Buildings>(&app, p.colony).expect("b").level(BuildingKind::Habitat), 1, "done after its build time");
+    let done = drain::<ConstructionCompleted>(&mut app);
+    assert!(done.iter().any(|d| d.colony == p.colony && d.building == BuildingKind::Habitat && d.level == 1), "completion event: {done:?}");
+    let built = drain::<ShipBuilt>(&mut app);
+    let ours: Vec<_> = built.iter().filter(|b| b.owner == p.empire).collect();
+    assert_eq!(ours.len(), 1, "the fighter launched (100 build ticks < habitat's): {built:?}");
+    assert_eq!(ours[0].fleet, p.fleet, "it joined the requested fleet");
+    assert!(get::<Fleet>(&app, p.fleet).expect("fleet").ships.contains(&ours[0].ship));
+    assert_eq!(get::<ShipCensus>(&app, p.empire).expect("census").0[ShipClass::Fighter.index()], 1);
+}
+
+#[test]
+fn hostile_ships_fight_until_one_is_destroyed_and_the_killer_salvages() {
+    let mut app = sim_app(Tuning::default(), &GenParams { seed: 4, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+    let a = player(&mut app, "Ann", 1);
+    let b = player(&mut app, "Ben", 1);
+    // Put Ben's ship 500 m from Ann's (both corvettes, range 1200 m).
+    let e = entity(&app, b.ships[0]);
+    app.world_mut().get_mut::<Position>(e).expect("pos").local = Vec2::new(500.0, 0.0);
+    let minerals_before = get::<Stockpile>(&app, a.empire).expect("s").0.get(ResourceKind::Minerals)
+        + get::<Stockpile>(&app, b.empire).expect("s").0.get(ResourceKind::Minerals);
+    tick(&mut app, 2000);
+    let destroyed = drain::<ShipDestroyed>(&mut app);
+    assert_eq!(destroyed.len(), 1, "exactly one of the two corvettes dies: {destroyed:?}");
+    let d = destroyed[0];
+    assert_ne!(d.owner, d.by, "killed by the other side");
+    assert!(get::<Ship>(&app, d.ship).is_none(), "the destroyed ship is despawned");
+    assert!(app.world().resource::<EntityIndex>().get(d.ship).is_none(), "and unindexed");
+    let minerals_after = get::<Stockpile>(&app, a.empire).expect("s").0.get(ResourceKind::Minerals)
+        + get::<Stockpile>(&app, b.empire).expect("s").0.get(ResourceKind::Minerals);
+    assert!(minerals_after > minerals_before, "salvage and mines add minerals");
+    let reports = drain::<CombatReport>(&mut app);
+    assert_eq!(reports.len(), 1, "one report for the engagement: {reports:?}");
+    let r = &reports[0];
+    assert_eq!(r.victor, Some(d.by));
+    assert_eq!(r.losses, vec![(d.owner, 1)]);
+    let mut both = vec![a.empire, b.empire];
+    both.sort();
+    assert_eq!(r.participants, both);
+    assert!(r.shots >= 2);
+}
