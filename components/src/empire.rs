@@ -30,8 +30,7 @@ impl Resource {
         Resource::Population,
     ];
     /// The resources that have an order book on the galactic exchange.
-    pub const TRADED: [Resource; 3] =
-        [Resource::Energy, Resource::Minerals, Resource::RareElements];
+    pub const TRADED: [Resource; 3] = [Resource::Energy, Resource::Minerals, Resource::RareElements];
 
     /// Index into per-resource tables.
     pub fn index(self) -> usize {
@@ -54,10 +53,7 @@ impl ResourceAmounts {
     }
     /// True when every amount in `cost` is available here.
     pub fn covers(&self, cost: &ResourceAmounts) -> bool {
-        self.0
-            .iter()
-            .zip(cost.0.iter())
-            .all(|(have, need)| have >= need)
+        self.0.iter().zip(cost.0.iter()).all(|(have, need)| have >= need)
     }
     /// Subtracts `cost`; the caller has checked [`covers`](Self::covers).
     pub fn subtract(&mut self, cost: &ResourceAmounts) {

@@ -20,12 +20,7 @@ pub enum Region {
 
 impl Region {
     /// All regions, in a fixed order (the index used by tuning tables).
-    pub const ALL: [Region; 4] = [
-        Region::Core,
-        Region::MidRim,
-        Region::OuterRim,
-        Region::DeepSpace,
-    ];
+    pub const ALL: [Region; 4] = [Region::Core, Region::MidRim, Region::OuterRim, Region::DeepSpace];
 
     /// Index into per-region tables.
     pub fn index(self) -> usize {
@@ -86,9 +81,7 @@ impl Hyperlane {
 }
 
 /// The whole galaxy map. Immutable after generation.
-#[derive(
-    bevy_ecs::resource::Resource, Clone, Debug, Default, PartialEq, Serialize, Deserialize,
-)]
+#[derive(bevy_ecs::resource::Resource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Galaxy {
     /// Star systems, indexed by [`SystemId`].
     pub systems: Vec<StarSystem>,
@@ -113,11 +106,9 @@ impl Galaxy {
 
     /// Neighbouring systems of `id`, in lane order.
     pub fn neighbours(&self, id: SystemId) -> impl Iterator<Item = SystemId> + '_ {
-        self.system(id).into_iter().flat_map(move |s| {
-            s.lanes
-                .iter()
-                .filter_map(move |&l| self.lanes[l as usize].other(id))
-        })
+        self.system(id)
+            .into_iter()
+            .flat_map(move |s| s.lanes.iter().filter_map(move |&l| self.lanes[l as usize].other(id)))
     }
 
     /// Where in system `from`'s local space the gate towards `to` sits (on the rim, in the

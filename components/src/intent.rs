@@ -187,11 +187,7 @@ impl fmt::Display for RejectReason {
             Self::Unreachable => write!(f, "no hyperlane route leads there"),
             Self::InTransit => write!(f, "the fleet is in hyperspace; wait until it arrives"),
             Self::TargetNotInSystem => write!(f, "the target is not in the fleet's system"),
-            Self::CannotAfford {
-                what,
-                needed,
-                available,
-            } => write!(
+            Self::CannotAfford { what, needed, available } => write!(
                 f,
                 "not enough {what}: need {:.3}, have {:.3}",
                 *needed as f64 / 1000.0,

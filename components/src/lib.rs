@@ -30,8 +30,8 @@ pub mod prelude {
     pub use crate::intent::{FleetOrder, Intent, IntentQueue, QueuedIntent, RejectReason};
     pub use crate::market::{Market, MarketOrder, OrderBook, Side, Ticker};
     pub use crate::ship::{
-        Cargo, Fleet, FleetMember, Hull, Motion, Owner, Position, Ship, ShipClass, ShipOrder,
-        Target, Transit, Weapon,
+        Cargo, Fleet, FleetMember, Hull, Motion, Owner, Position, Ship, ShipClass, ShipOrder, Target,
+        Transit, Weapon,
     };
     pub use crate::sim::{Ledger, SimStats, SimTick, WorldSeed};
     pub use crate::tuning::Tuning;

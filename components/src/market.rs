@@ -131,9 +131,7 @@ pub struct Market {
 impl Market {
     /// Book of a traded resource (`None` for population).
     pub fn book(&self, r: Resource) -> Option<&OrderBook> {
-        self.books
-            .get(r.index())
-            .filter(|_| r != Resource::Population)
+        self.books.get(r.index()).filter(|_| r != Resource::Population)
     }
 
     /// Queues an order (escrow already taken) for matching this tick.
