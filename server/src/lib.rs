@@ -56,8 +56,12 @@ pub fn build_app(config: &ServerConfig, mut tuning: Tuning) -> App {
         .init_resource::<SimStats>()
         .add_plugins(SimulationPlugin)
         .add_plugins((
-            tick_timing::TickTimingPlugin { tick_limit: config.ticks },
-            status::StatusLogPlugin { interval: config.log_interval },
+            tick_timing::TickTimingPlugin {
+                tick_limit: config.ticks,
+            },
+            status::StatusLogPlugin {
+                interval: config.log_interval,
+            },
             shutdown::ShutdownPlugin,
             hot_reload::TuningReloadPlugin {
                 dir: config.tuning.clone(),

@@ -8,7 +8,9 @@ use bevy_app::AppExit;
 use clap::Parser;
 use starforge_components::tuning::Tuning;
 use starforge_server::hot_reload::TuningWatcher;
-use starforge_server::{ServerConfig, ShutdownFlag, build_app, read_tuning_dir, spawn_signal_listener};
+use starforge_server::{
+    ServerConfig, ShutdownFlag, build_app, read_tuning_dir, spawn_signal_listener,
+};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -45,7 +47,11 @@ fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
         config.seed,
         world.resource::<Tuning>().world.tick_hz,
         config.tuning.display(),
-        if world.resource::<TuningWatcher>().is_watching() { "on" } else { "off" },
+        if world.resource::<TuningWatcher>().is_watching() {
+            "on"
+        } else {
+            "off"
+        },
     );
     Ok(match app.run() {
         AppExit::Success => ExitCode::SUCCESS,

@@ -113,7 +113,9 @@ fn log_summary_on_exit(
     stats: Res<SimStats>,
     counts: KindCounts,
 ) {
-    let Some(exit) = exits.read().last().cloned() else { return };
+    let Some(exit) = exits.read().last().cloned() else {
+        return;
+    };
     if std::mem::replace(&mut log.summarized, true) {
         return;
     }

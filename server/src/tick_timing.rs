@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
-use bevy_time::prelude::*;
 use bevy_time::TimeSystems;
+use bevy_time::prelude::*;
 use tracing::{info, warn};
 
 /// At most this many fixed ticks run in one frame; game time beyond that is dropped
@@ -47,7 +47,9 @@ impl Plugin for TickTimingPlugin {
             .add_systems(FixedLast, end_tick.in_set(TickTimingSystems::End))
             .add_systems(
                 First,
-                account_dropped_time.in_set(TickTimingSystems::AccountDropped).after(TimeSystems),
+                account_dropped_time
+                    .in_set(TickTimingSystems::AccountDropped)
+                    .after(TimeSystems),
             )
             .add_systems(Last, cap_catch_up.in_set(TickTimingSystems::Cap));
     }
@@ -165,7 +167,8 @@ impl TickTiming {
 
     /// Ticks left before `--ticks` is reached (`None`: no limit).
     pub fn remaining(&self) -> Option<u64> {
-        self.tick_limit.map(|limit| limit.saturating_sub(self.ticks_run))
+        self.tick_limit
+            .map(|limit| limit.saturating_sub(self.ticks_run))
     }
 }
 
@@ -190,9 +193,16 @@ fn start_tick(mut timing: ResMut<TickTiming>) {
     timing.started = Some(Instant::now());
 }
 
-fn end_tick(mut timing: ResMut<TickTiming>, fixed: Res<Time<Fixed>>, mut exit: MessageWriter<AppExit>) {
+fn end_tick(
+    mut timing: ResMut<TickTiming>,
+    fixed: Res<Time<Fixed>>,
+    mut exit: MessageWriter<AppExit>,
+) {
     let now = Instant::now();
-    let took = timing.started.take().map_or(Duration::ZERO, |t| now.duration_since(t));
+    let took = timing
+        .started
+        .take()
+        .map_or(Duration::ZERO, |t| now.duration_since(t));
     let period = fixed.timestep();
     if timing.record(took, period) {
         timing.overruns_unreported += 1;
@@ -275,8 +285,16 @@ mod tests {
         assert_eq!(w.p99, Duration::from_millis(99), "p99 of 1..=100 ms");
         assert_eq!(w.mean, Duration::from_micros(50_500));
         assert_eq!(w.overruns, 50, "51..=100 ms exceed 50 ms");
-        assert_eq!(t.take_window(), TickWindow::default(), "a new window starts empty");
-        assert_eq!((t.ticks_run, t.overruns_total), (100, 50), "totals are kept");
+        assert_eq!(
+            t.take_window(),
+            TickWindow::default(),
+            "a new window starts empty"
+        );
+        assert_eq!(
+            (t.ticks_run, t.overruns_total),
+            (100, 50),
+            "totals are kept"
+        );
         assert_eq!(t.max_tick, Duration::from_millis(100));
     }
 

@@ -9,28 +9,28 @@ use starforge_components::tuning::{Tuning, TuningError};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The directory could not be listed.
-    #[error("cannot read tuning directory `{}`: {source} (set it with --tuning <DIR>)", dir.display())]
+    #[error("cannot read tuning directory `{}`: {error} (set it with --tuning <DIR>)", dir.display())]
     ReadDir {
         /// The directory.
         dir: PathBuf,
-        /// The I/O error.
-        source: io::Error,
+        /// The I/O error (in the message, not a `source`, so it is printed once).
+        error: io::Error,
     },
     /// A file could not be read.
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`: {error}", path.display())]
     ReadFile {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
+        /// The I/O error (in the message, not a `source`, so it is printed once).
+        error: io::Error,
     },
     /// The files were read but are not valid tuning.
-    #[error("invalid tuning in `{}`: {source}", dir.display())]
+    #[error("invalid tuning in `{}`: {error}", dir.display())]
     Tuning {
         /// The directory.
         dir: PathBuf,
         /// What is wrong, with file, line and field.
-        source: TuningError,
+        error: TuningError,
     },
 }
 
@@ -39,11 +39,16 @@ pub enum LoadError {
 /// All five tuning files must be present; any other `.ron` file is an error (a typo in a
 /// file name would otherwise be silently ignored).
 pub fn read_tuning_dir(dir: &Path) -> Result<Tuning, LoadError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|source| LoadError::ReadDir { dir: dir.to_owned(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|error| LoadError::ReadDir {
+        dir: dir.to_owned(),
+        error,
+    })?;
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| LoadError::ReadDir { dir: dir.to_owned(), source })?;
+        let entry = entry.map_err(|error| LoadError::ReadDir {
+            dir: dir.to_owned(),
+            error,
+        })?;
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "ron") && path.is_file() {
             names.push(entry.file_name().to_string_lossy().into_owned());
@@ -51,8 +56,14 @@ pub fn read_tuning_dir(dir: &Path) -> Result<Tuning, LoadError> {
     }
     names.sort();
     let files = read_files(dir, names.iter().map(String::as_str))?;
-    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    Tuning::from_files(&refs).map_err(|source| LoadError::Tuning { dir: dir.to_owned(), source })
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    Tuning::from_files(&refs).map_err(|error| LoadError::Tuning {
+        dir: dir.to_owned(),
+        error,
+    })
 }
 
 /// Reads the named files from `dir` as `(name, text)`.
@@ -66,7 +77,7 @@ pub fn read_files<'a>(
             let path = dir.join(name);
             std::fs::read_to_string(&path)
                 .map(|text| (name.to_owned(), text))
-                .map_err(|source| LoadError::ReadFile { path, source })
+                .map_err(|error| LoadError::ReadFile { path, error })
         })
         .collect()
 }
@@ -79,7 +90,10 @@ mod tests {
     #[test]
     fn reads_the_shipped_files() {
         let dir = TempTuningDir::new("read_ok");
-        assert_eq!(read_tuning_dir(dir.path()).expect("valid"), Tuning::default());
+        assert_eq!(
+            read_tuning_dir(dir.path()).expect("valid"),
+            Tuning::default()
+        );
     }
 
     #[test]
@@ -99,7 +113,8 @@ mod tests {
         dir.edit("ships.ron", "max_speed: 300.0", "max_speed: -3.0");
         let err = read_tuning_dir(dir.path()).expect_err("invalid");
         assert!(
-            err.to_string().ends_with("ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"),
+            err.to_string()
+                .ends_with("ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"),
             "{err}"
         );
     }
