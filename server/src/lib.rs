@@ -49,7 +49,13 @@ pub fn build_app(config: &ServerConfig, mut tuning: Tuning) -> App {
     ));
     app.insert_resource(Time::<Fixed>::from_duration(period));
     let mut virt = Time::<Virtual>::default();
-    virt.set_max_delta(period * tick_timing::MAX_CATCH_UP_TICKS);
+    // The first frame's cap; `TickTimingPlugin` keeps it up to date from then on.
+    let first_cap = config.ticks.map_or(tick_timing::MAX_CATCH_UP_TICKS, |n| {
+        u32::try_from(n)
+            .unwrap_or(u32::MAX)
+            .min(tick_timing::MAX_CATCH_UP_TICKS)
+    });
+    virt.set_max_delta(period * first_cap);
     app.insert_resource(virt);
     app.insert_resource(tuning)
         .init_resource::<SimTick>()
