@@ -1,10 +1,22 @@
 //! Designer tuning: every number a designer tunes, loaded from the RON files in `tuning/`.
 //!
 //! One struct per file. [`Tuning`] is the ECS resource holding all of them. Field units are
-//! documented here and in `docs/TUNING.md`; ranges are enforced by validation.
+//! documented here and in `docs/TUNING.md`; ranges are enforced by validation
+//! ([`Tuning::from_files`], [`Tuning::with_file`], [`Tuning::validate`]).
+//!
+//! This module parses text only; reading files and watching them is the server's job.
 
 use bevy_ecs::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+mod error;
+mod locate;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use error::{FieldError, TuningError};
 
 use crate::colony::BuildingKind;
 use crate::empire::ResourceKind;
@@ -88,6 +100,17 @@ impl<T> PerClass<T> {
             ShipClass::Freighter => &self.freighter,
         }
     }
+
+    /// Every value with its field name, in declaration order.
+    pub fn named(&self) -> [(&'static str, &T); 5] {
+        [
+            ("fighter", &self.fighter),
+            ("corvette", &self.corvette),
+            ("cruiser", &self.cruiser),
+            ("battleship", &self.battleship),
+            ("freighter", &self.freighter),
+        ]
+    }
 }
 
 /// `tuning/ships.ron`: ship classes, class-vs-class damage, combat rules.
@@ -170,6 +193,18 @@ impl<T> PerBuilding<T> {
             BuildingKind::ResearchLab => &self.research_lab,
         }
     }
+
+    /// Every value with its field name, in declaration order.
+    pub fn named(&self) -> [(&'static str, &T); 6] {
+        [
+            ("mine", &self.mine),
+            ("power_plant", &self.power_plant),
+            ("rare_extractor", &self.rare_extractor),
+            ("habitat", &self.habitat),
+            ("shipyard", &self.shipyard),
+            ("research_lab", &self.research_lab),
+        ]
+    }
 }
 
 /// Resource multipliers of one region.
@@ -219,6 +254,16 @@ impl PerRegion {
             Region::OuterRim => &self.outer_rim,
             Region::DeepSpace => &self.deep_space,
         }
+    }
+
+    /// Every region's modifiers with its field name, in declaration order.
+    pub fn named(&self) -> [(&'static str, &RegionModifiers); 4] {
+        [
+            ("core", &self.core),
+            ("mid_rim", &self.mid_rim),
+            ("outer_rim", &self.outer_rim),
+            ("deep_space", &self.deep_space),
+        ]
     }
 }
 
@@ -343,6 +388,15 @@ impl Tuning {
     }
 }
 
+/// The tuning file names, in [`Tuning`] field order. Every one must be present.
+pub const FILE_NAMES: [&str; 5] = [
+    "world.ron",
+    "ships.ron",
+    "economy.ron",
+    "market.ron",
+    "npc.ron",
+];
+
 /// The shipped tuning files (the `tuning/` folder), compiled in as the defaults.
 pub const BUILTIN_FILES: [(&str, &str); 5] = [
     ("world.ron", include_str!("../../tuning/world.ron")),
@@ -353,18 +407,128 @@ pub const BUILTIN_FILES: [(&str, &str); 5] = [
 ];
 
 impl Default for Tuning {
-    /// The shipped tuning (a test checks that it parses and validates).
+    /// The shipped tuning, [`BUILTIN_FILES`] (a test checks that it parses and validates).
     fn default() -> Self {
-        fn parse<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> T {
-            ron::from_str(text).unwrap_or_else(|e| panic!("shipped tuning/{name} is invalid: {e}"))
+        Tuning::from_files(&BUILTIN_FILES)
+            .unwrap_or_else(|e| panic!("the shipped tuning (compiled in) is invalid: {e}"))
+    }
+}
+
+impl Tuning {
+    /// Parses and validates a complete set of tuning files, given as `(file name, text)`.
+    ///
+    /// Every name in [`FILE_NAMES`] must appear exactly once; any other name is an error.
+    /// Errors name the file and the line:column (syntax or type errors) or the field path
+    /// and, where it can be found, the line (validation errors).
+    pub fn from_files(files: &[(&str, &str)]) -> Result<Tuning, TuningError> {
+        let texts = collect(files)?;
+        let text = |i: usize| {
+            texts[i].ok_or_else(|| TuningError::MissingFile {
+                file: FILE_NAMES[i].to_owned(),
+            })
+        };
+        let (world, ships, economy, market, npc) =
+            (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+        let tuning = Tuning {
+            world: parse(FILE_NAMES[0], world)?,
+            ships: parse(FILE_NAMES[1], ships)?,
+            economy: parse(FILE_NAMES[2], economy)?,
+            market: parse(FILE_NAMES[3], market)?,
+            npc: parse(FILE_NAMES[4], npc)?,
+        };
+        tuning.checked(&texts)
+    }
+
+    /// A copy of `self` with the file `name` replaced by `text`, validated as a whole
+    /// (some ranges span files, e.g. `npc.reference_price ≤ market.max_price`).
+    ///
+    /// `self` is never changed; on error, keep using it.
+    pub fn with_file(&self, name: &str, text: &str) -> Result<Tuning, TuningError> {
+        self.with_files(&[(name, text)])
+    }
+
+    /// Like [`Tuning::with_file`] for several files at once (each name at most once), so
+    /// that edits that only make sense together are validated together.
+    pub fn with_files(&self, files: &[(&str, &str)]) -> Result<Tuning, TuningError> {
+        let texts = collect(files)?;
+        let mut next = self.clone();
+        for (i, text) in texts.iter().enumerate() {
+            let Some(text) = text else { continue };
+            let file = FILE_NAMES[i];
+            match i {
+                0 => next.world = parse(file, text)?,
+                1 => next.ships = parse(file, text)?,
+                2 => next.economy = parse(file, text)?,
+                3 => next.market = parse(file, text)?,
+                _ => next.npc = parse(file, text)?,
+            }
         }
-        let [w, s, e, m, n] = BUILTIN_FILES;
-        Tuning {
-            world: parse(w.0, w.1),
-            ships: parse(s.0, s.1),
-            economy: parse(e.0, e.1),
-            market: parse(m.0, m.1),
-            npc: parse(n.0, n.1),
+        next.checked(&texts)
+    }
+
+    /// Checks every documented range (the errors carry no line numbers: there is no text).
+    pub fn validate(&self) -> Result<(), TuningError> {
+        self.check(&[None; 5])
+    }
+
+    /// `self` if it validates.
+    fn checked(self, texts: &[Option<&str>; 5]) -> Result<Tuning, TuningError> {
+        self.check(texts).map(|()| self)
+    }
+
+    /// Every problem, located in `texts` where given.
+    fn check(&self, texts: &[Option<&str>; 5]) -> Result<(), TuningError> {
+        let problems = validate::check(self);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let errors = problems
+            .into_iter()
+            .map(|p| {
+                let text = FILE_NAMES
+                    .iter()
+                    .position(|f| *f == p.file)
+                    .and_then(|i| texts[i]);
+                let line =
+                    text.and_then(|t| locate::line_of(t, &p.path.split('.').collect::<Vec<_>>()));
+                FieldError {
+                    file: p.file.to_owned(),
+                    line,
+                    path: p.path,
+                    reason: p.reason,
+                }
+            })
+            .collect();
+        Err(TuningError::Invalid(errors))
+    }
+}
+
+/// Sorts `(name, text)` pairs into [`FILE_NAMES`] order; unknown or repeated names are errors.
+fn collect<'a>(files: &[(&str, &'a str)]) -> Result<[Option<&'a str>; 5], TuningError> {
+    let mut texts = [None; 5];
+    for &(name, text) in files {
+        let i =
+            FILE_NAMES
+                .iter()
+                .position(|f| *f == name)
+                .ok_or_else(|| TuningError::UnknownFile {
+                    file: name.to_owned(),
+                })?;
+        if texts[i].replace(text).is_some() {
+            return Err(TuningError::DuplicateFile {
+                file: name.to_owned(),
+            });
         }
     }
+    Ok(texts)
+}
+
+/// Parses one file; a syntax or type error carries the file and the line:column.
+fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, TuningError> {
+    ron::from_str(text).map_err(|e| TuningError::Syntax {
+        file: file.to_owned(),
+        line: e.span.start.line,
+        column: e.span.start.col,
+        reason: e.code.to_string(),
+    })
 }

@@ -1,0 +1,154 @@
+//! Command-line configuration of the server (`starforge --help`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Everything an operator sets on the command line. Logging is set with `RUST_LOG`
+/// (default `info`, e.g. `RUST_LOG=starforge_server=debug,info`).
+#[derive(Parser, Clone, Debug, PartialEq)]
+#[command(
+    name = "starforge",
+    version,
+    about = "Starforge authoritative simulation server"
+)]
+pub struct ServerConfig {
+    /// World seed; the same seed generates the same galaxy.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Star systems to generate (galaxy size; default: `systems` in world.ron).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub systems: Option<u32>,
+    /// Total ships to generate (default: from the NPC densities in npc.ron).
+    #[arg(long, value_name = "N")]
+    pub ships: Option<u32>,
+    /// Colonies to generate (default: `colonies_per_system` in npc.ron).
+    #[arg(long, value_name = "N")]
+    pub colonies: Option<u32>,
+    /// Resting market orders to seed the exchange with at generation.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub resting_orders: u32,
+    /// Fixed ticks per second, 1 to 120; overrides `tick_hz` in world.ron (also on hot reload).
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=120))]
+    pub tick_hz: Option<u32>,
+    /// Directory holding the five tuning files (watched for hot reload).
+    #[arg(long, value_name = "DIR", default_value = "tuning")]
+    pub tuning: PathBuf,
+    /// Seconds between status log lines (fractions allowed, e.g. 0.5).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_interval)]
+    pub log_interval: Duration,
+    /// Run this many ticks, then exit with status 0 (for tests and CI).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ticks: Option<u64>,
+}
+
+impl ServerConfig {
+    /// Parses `args` (the first item is the program name); errors carry clap's message.
+    pub fn try_from_args<I, T>(args: I) -> Result<ServerConfig, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        ServerConfig::try_parse_from(args)
+    }
+}
+
+impl Default for ServerConfig {
+    /// The configuration with no flags given.
+    fn default() -> Self {
+        ServerConfig {
+            seed: 1,
+            systems: None,
+            ships: None,
+            colonies: None,
+            resting_orders: 0,
+            tick_hz: None,
+            tuning: PathBuf::from("tuning"),
+            log_interval: Duration::from_secs(5),
+            ticks: None,
+        }
+    }
+}
+
+/// A positive number of seconds, at most a day.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "must be more than 0 and at most 86400 seconds (got {s})"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServerConfig, clap::Error> {
+        ServerConfig::try_from_args(std::iter::once("starforge").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_flags_is_the_default() {
+        assert_eq!(parse(&[]).expect("no flags"), ServerConfig::default());
+    }
+
+    #[test]
+    fn all_flags_parse() {
+        let c = parse(&[
+            "--seed",
+            "7",
+            "--systems",
+            "20",
+            "--ships",
+            "100",
+            "--colonies",
+            "5",
+            "--tick-hz",
+            "50",
+            "--tuning",
+            "/tmp/t",
+            "--log-interval",
+            "0.5",
+            "--ticks",
+            "40",
+            "--resting-orders",
+            "3",
+        ])
+        .expect("valid flags");
+        assert_eq!(c.seed, 7);
+        assert_eq!(
+            (c.systems, c.ships, c.colonies),
+            (Some(20), Some(100), Some(5))
+        );
+        assert_eq!(c.tick_hz, Some(50));
+        assert_eq!(c.tuning, PathBuf::from("/tmp/t"));
+        assert_eq!(c.log_interval, Duration::from_millis(500));
+        assert_eq!((c.ticks, c.resting_orders), (Some(40), 3));
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let cases: [(&[&str], &str); 7] = [
+            (&["--tick-hz", "0"], "--tick-hz"),
+            (&["--tick-hz", "500"], "--tick-hz"),
+            (&["--seed=-1"], "--seed"),
+            (&["--systems", "lots"], "--systems"),
+            (&["--log-interval", "0"], "must be more than 0"),
+            (&["--log-interval", "soon"], "not a number of seconds"),
+            (&["--ticks", "0"], "--ticks"),
+        ];
+        for (args, expected) in cases {
+            let err = parse(args).expect_err("invalid flag value");
+            let msg = err.to_string();
+            assert!(msg.contains(expected), "{args:?}: {msg}");
+        }
+        let err = parse(&["--frobnicate"]).expect_err("unknown flag");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+}

@@ -1,0 +1,209 @@
+//! The built `starforge` binary: `--ticks`, SIGTERM/SIGINT, and bad tuning at startup.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// A running server whose stdout and stderr lines arrive on one channel.
+struct Server {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(args: &[&str], tuning: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_starforge"))
+            .args(args)
+            .args(["--tuning", tuning])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn starforge");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx.send(l)))
+        });
+        std::thread::spawn(move || {
+            BufReader::new(err)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx2.send(l)))
+        });
+        Server {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (bounded) for a line containing `needle`.
+    fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no line with {needle:?} within {timeout:?}; output:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits (bounded) for the process to exit; then collects the rest of its output.
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "did not exit within {timeout:?}; output:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        status
+    }
+
+    fn output(&self) -> String {
+        self.seen.join("\n")
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shipped_tuning() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tuning")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn runs_n_ticks_and_exits_cleanly() {
+    let mut server = Server::start(
+        &["--ticks", "40", "--tick-hz", "50", "--systems", "20"],
+        &shipped_tuning(),
+    );
+    let status = server.wait_exit(Duration::from_secs(60));
+    let out = server.output();
+    assert!(status.success(), "exit status {status}; output:\n{out}");
+    assert!(
+        out.contains("tick limit reached: 40 ticks"),
+        "output:\n{out}"
+    );
+    let summary = out
+        .lines()
+        .find(|l| l.contains("summary:"))
+        .unwrap_or_else(|| panic!("no summary:\n{out}"));
+    assert!(summary.contains("ticks_run=40"), "{summary}");
+}
+
+fn stops_cleanly_on(signal: &str) {
+    let mut server = Server::start(
+        &[
+            "--tick-hz",
+            "50",
+            "--systems",
+            "20",
+            "--log-interval",
+            "0.2",
+        ],
+        &shipped_tuning(),
+    );
+    let status_line = server.wait_for("tick_ms mean=", Duration::from_secs(60));
+    assert!(
+        status_line.contains("overruns="),
+        "status line format: {status_line}"
+    );
+    server.signal(signal);
+    let status = server.wait_exit(Duration::from_secs(30));
+    let out = server.output();
+    assert!(
+        status.success(),
+        "exit status {status} after {signal}; output:\n{out}"
+    );
+    assert!(out.contains("summary:"), "summary on exit:\n{out}");
+}
+
+#[test]
+fn stops_cleanly_on_sigterm() {
+    stops_cleanly_on("TERM");
+}
+
+#[test]
+fn stops_cleanly_on_sigint() {
+    stops_cleanly_on("INT");
+}
+
+#[test]
+fn invalid_tuning_stops_startup_with_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("starforge-bin-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, text) in starforge_components::tuning::BUILTIN_FILES {
+        let text = text.replacen("max_speed: 300.0", "max_speed: -3.0", 1);
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+    let mut server = Server::start(&["--ticks", "5"], &dir.display().to_string());
+    let status = server.wait_exit(Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = server.output();
+    assert!(!status.success(), "must not start; output:\n{out}");
+    assert!(
+        out.contains("ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"),
+        "output:\n{out}"
+    );
+}
+
+#[test]
+fn bad_flag_is_a_usage_error() {
+    let mut server = Server::start(&["--tick-hz", "1000"], &shipped_tuning());
+    let status = server.wait_exit(Duration::from_secs(60));
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "clap's usage error status; output:\n{}",
+        server.output()
+    );
+    assert!(server.output().contains("--tick-hz"), "{}", server.output());
+}
