@@ -58,8 +58,6 @@ pub fn build_app(config: &ServerConfig, mut tuning: Tuning) -> App {
     virt.set_max_delta(period * first_cap);
     app.insert_resource(virt);
     app.insert_resource(tuning)
-        .init_resource::<SimTick>()
-        .init_resource::<SimStats>()
         .add_plugins(SimulationPlugin)
         .add_plugins((
             tick_timing::TickTimingPlugin {
