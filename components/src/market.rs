@@ -197,7 +197,14 @@ impl OrderBook {
     pub fn depth(&self, side: Side, max_levels: usize) -> Vec<(i64, i64, u32)> {
         let row = |(p, l): (&i64, &Level)| (*p, l.quantity, l.orders);
         match side {
-            Side::Buy => self.bids.levels.iter().rev().take(max_levels).map(row).collect(),
+            Side::Buy => self
+                .bids
+                .levels
+                .iter()
+                .rev()
+                .take(max_levels)
+                .map(row)
+                .collect(),
             Side::Sell => self.asks.levels.iter().take(max_levels).map(row).collect(),
         }
     }
@@ -236,7 +243,11 @@ struct Store {
 impl Store {
     /// Stores `order` at the price-time position of its level in `side`.
     fn rest(&mut self, side: &mut BookSide, order: MarketOrder) {
-        let slot = Slot { order, prev: NIL, next: NIL };
+        let slot = Slot {
+            order,
+            prev: NIL,
+            next: NIL,
+        };
         let s = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = slot;
@@ -262,7 +273,11 @@ impl Store {
         while after != NIL && self.slots[after as usize].order.time_key() > order.time_key() {
             after = self.slots[after as usize].prev;
         }
-        let before = if after == NIL { level.head } else { self.slots[after as usize].next };
+        let before = if after == NIL {
+            level.head
+        } else {
+            self.slots[after as usize].next
+        };
         self.slots[s as usize].prev = after;
         self.slots[s as usize].next = before;
         if after == NIL {
@@ -426,7 +441,12 @@ impl Market {
     /// Every open order (resting and incoming), in id order: the canonical order for
     /// hashing and persistence.
     pub fn orders_sorted(&self) -> Vec<MarketOrder> {
-        let mut all: Vec<MarketOrder> = self.store.index.values().map(|&s| self.store.slots[s as usize].order).collect();
+        let mut all: Vec<MarketOrder> = self
+            .store
+            .index
+            .values()
+            .map(|&s| self.store.slots[s as usize].order)
+            .collect();
         all.extend_from_slice(&self.incoming);
         all.sort_unstable_by_key(|o| o.id);
         all
@@ -454,7 +474,11 @@ impl Market {
         orders.sort_unstable_by_key(|o| (o.placed_tick, o.id));
         let mut rejected = Vec::new();
         for o in orders {
-            if book_index(o.resource).is_none() || o.quantity <= 0 || o.price <= 0 || self.get(o.id).is_some() {
+            if book_index(o.resource).is_none()
+                || o.quantity <= 0
+                || o.price <= 0
+                || self.get(o.id).is_some()
+            {
                 rejected.push(o);
                 continue;
             }
@@ -465,9 +489,14 @@ impl Market {
     }
 
     fn rest(&mut self, order: MarketOrder) {
-        let Some(r) = book_index(order.resource) else { return };
+        let Some(r) = book_index(order.resource) else {
+            return;
+        };
         self.store.rest(self.books[r].side_mut(order.side), order);
-        self.expiries.entry(order.expires_tick).or_default().push(order.id);
+        self.expiries
+            .entry(order.expires_tick)
+            .or_default()
+            .push(order.id);
     }
 
     /// Removes resting orders with `expires_tick <= tick`, in id order, reporting each as
@@ -482,15 +511,22 @@ impl Market {
         }
         due.sort_unstable();
         for id in due {
-            let Some(&s) = self.store.index.get(&id) else { continue };
+            let Some(&s) = self.store.index.get(&id) else {
+                continue;
+            };
             let order = self.store.slots[s as usize].order;
             if order.expires_tick > tick {
                 continue;
             }
-            let Some(r) = book_index(order.resource) else { continue };
+            let Some(r) = book_index(order.resource) else {
+                continue;
+            };
             if let Some(order) = self.store.remove(&mut self.books[r], s) {
                 dec_open(&mut self.open_per_owner, order.owner);
-                sink(MarketEvent::Closed { order, why: OrderCloseReason::Expired });
+                sink(MarketEvent::Closed {
+                    order,
+                    why: OrderCloseReason::Expired,
+                });
             }
         }
     }
@@ -510,14 +546,28 @@ impl Market {
     ) {
         let incoming = std::mem::take(&mut self.incoming);
         for mut o in incoming.iter().copied() {
-            let cancel = MarketEvent::Closed { order: o, why: OrderCloseReason::Cancelled };
-            let Some(r) = book_index(o.resource).filter(|_| o.quantity > 0 && is_live(o.owner)) else {
+            let cancel = MarketEvent::Closed {
+                order: o,
+                why: OrderCloseReason::Cancelled,
+            };
+            let Some(r) = book_index(o.resource).filter(|_| o.quantity > 0 && is_live(o.owner))
+            else {
                 dec_open(&mut self.open_per_owner, o.owner);
                 sink(cancel);
                 continue;
             };
-            let Market { books, store, tickers, windows, open_per_owner, .. } = self;
-            let BookSide { levels, orders: side_orders } = books[r].side_mut(match o.side {
+            let Market {
+                books,
+                store,
+                tickers,
+                windows,
+                open_per_owner,
+                ..
+            } = self;
+            let BookSide {
+                levels,
+                orders: side_orders,
+            } = books[r].side_mut(match o.side {
                 Side::Buy => Side::Sell,
                 Side::Sell => Side::Buy,
             });
@@ -535,7 +585,10 @@ impl Market {
                     if resting.owner == o.owner || !is_live(resting.owner) {
                         let order = store.unlink(side_orders, &mut level, s);
                         dec_open(open_per_owner, order.owner);
-                        sink(MarketEvent::Closed { order, why: OrderCloseReason::Cancelled });
+                        sink(MarketEvent::Closed {
+                            order,
+                            why: OrderCloseReason::Cancelled,
+                        });
                         continue;
                     }
                     let q = o.quantity.min(resting.quantity);
@@ -570,7 +623,10 @@ impl Market {
                         Some((t, v)) if *t == tick => *v += q,
                         _ => windows[r].push_back((tick, q)),
                     }
-                    sink(MarketEvent::Trade { trade, buyer_refund });
+                    sink(MarketEvent::Trade {
+                        trade,
+                        buyer_refund,
+                    });
                 }
                 if level.head == NIL {
                     entry.remove();
