@@ -165,7 +165,7 @@ pub fn fight(
         if chosen.is_none() {
             if let Some(f) = forced.and_then(|f| Some((f, index.get(f)?))).filter(|&(f, fe)| valid(f, fe)) {
                 chosen = Some(f);
-            } else if target.0.is_some() || (tick + id.0) % combat.retarget_interval_ticks.max(1) as u64 == 0 {
+            } else if target.0.is_some() || (tick + id.0).is_multiple_of(combat.retarget_interval_ticks.max(1) as u64) {
                 let Some(key) = cell.0 else { continue };
                 let mut best: Option<(f32, EntityId, Entity)> = None;
                 for c in grid.around(key) {

@@ -78,7 +78,7 @@ pub fn world_hash(world: &mut World) -> u64 {
     world.resource::<Ledger>().hash(&mut h);
     world.resource::<SimStats>().hash(&mut h);
     world.resource::<Engagements>().hash(&mut h);
-    hash_market(world.resource::<Market>(), &mut h);
+    world.resource::<Market>().hash_into(&mut h);
 
     let mut q = world.query::<(
         &EntityId,
@@ -131,13 +131,4 @@ pub fn world_hash(world: &mut World) -> u64 {
         c.3.hash(&mut h);
     }
     h.finish()
-}
-
-fn hash_market(market: &Market, h: &mut Fnv64) {
-    for (book, ticker) in market.books.iter().zip(market.tickers.iter()) {
-        for o in book.bids.values().chain(book.asks.values()) {
-            o.hash(h);
-        }
-        ticker.hash(h);
-    }
 }

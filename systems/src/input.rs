@@ -58,10 +58,9 @@ pub fn apply_intents(
     mut stats: ResMut<SimStats>,
     mut rejected: MessageWriter<IntentRejected>,
     mut accepted: MessageWriter<IntentAccepted>,
-    mut closed: MessageWriter<OrderClosed>,
 ) {
     for q in queue.0.drain(..) {
-        match apply_one(&mut t, &q, &mut closed) {
+        match apply_one(&mut t, &q) {
             Ok(created) => {
                 stats.intents_accepted += 1;
                 accepted.write(IntentAccepted { empire: q.empire, client_ref: q.client_ref, created });
@@ -74,11 +73,7 @@ pub fn apply_intents(
     }
 }
 
-fn apply_one(
-    t: &mut IntentTargets,
-    q: &QueuedIntent,
-    closed: &mut MessageWriter<OrderClosed>,
-) -> Result<Option<EntityId>, RejectReason> {
+fn apply_one(t: &mut IntentTargets, q: &QueuedIntent) -> Result<Option<EntityId>, RejectReason> {
     let empire_e = t.index.get(q.empire).filter(|&e| t.empires.contains(e)).ok_or(RejectReason::UnknownEmpire)?;
     match &q.intent {
         Intent::Pilot { ship, thrust, turn, fire } => {
@@ -121,8 +116,8 @@ fn apply_one(
         }
         Intent::CancelOrder { order } => {
             let (mut credits, mut stock) = t.empires.get_mut(empire_e).map_err(|_| RejectReason::UnknownEmpire)?;
-            let o = cancel_order(&mut t.market, q.empire, *order, &mut credits, &mut stock)?;
-            closed.write(OrderClosed { order: o.id, owner: o.owner, why: OrderCloseReason::Cancelled, unfilled: o.quantity });
+            // The Market set reports the closed order (OrderClosed) when it runs this tick.
+            cancel_order(&mut t.market, q.empire, *order, &mut credits, &mut stock)?;
             Ok(None)
         }
     }

@@ -161,15 +161,18 @@ pub fn think_fleets(
     }
 }
 
+/// NPC empires with their brains (fleets, which also think, are excluded).
+type NpcEmpires<'w, 's> =
+    Query<'w, 's, (&'static EntityId, &'static Credits, &'static Stockpile, &'static ShipCensus, &'static mut NpcBrain), (With<Empire>, Without<Fleet>)>;
+
 /// Empire brains: trade on the exchange, build at colonies, order ships.
-#[expect(clippy::too_many_arguments, reason = "a system's parameters are its dependencies")]
 pub fn think_empires(
     tick: Res<SimTick>,
     seed: Res<WorldSeed>,
     tuning: Res<Tuning>,
     market: Res<Market>,
     mut queue: ResMut<IntentQueue>,
-    mut empires: Query<(&EntityId, &Credits, &Stockpile, &ShipCensus, &mut NpcBrain), (With<Empire>, Without<Fleet>)>,
+    mut empires: NpcEmpires,
     colonies: Query<(&EntityId, &Owner, &Buildings, &ConstructionQueue, &ShipyardQueue)>,
 ) {
     let tick = tick.0;
@@ -198,7 +201,7 @@ pub fn think_empires(
         // Trade: quote around the last price; both sides, so quotes of different empires cross.
         let expiry = npc.think_interval_ticks.saturating_mul(10).clamp(1, tuning.market.max_expiry_ticks);
         for r in ResourceKind::TRADED {
-            let reference = market.tickers[r.index()].last.unwrap_or((npc.reference_price * MILLI as f64) as i64);
+            let reference = market.ticker(r).and_then(|t| t.last).unwrap_or((npc.reference_price * MILLI as f64) as i64);
             let price = ((reference as f64) * (1.0 + npc.trader_spread * (2.0 * unit_f64(&mut rng) - 1.0))).round().max(1.0) as i64;
             let units = npc.trader_order_units.max(1);
             if stock.get(r) >= 4 * units * MILLI && unit_f64(&mut rng) < 0.7 {

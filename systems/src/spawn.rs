@@ -8,6 +8,7 @@ use glam::Vec2;
 use starforge_components::prelude::*;
 
 /// A new ship's components.
+#[expect(clippy::too_many_arguments, reason = "one argument per thing a new ship needs to know")]
 pub fn ship_bundle(
     id: EntityId,
     class: ShipClass,

@@ -100,3 +100,22 @@ fn valid_intents_apply_and_pay() {
     assert!(drain::<IntentRejected>(&mut app).is_empty());
     assert_eq!(get::<ShipOrder>(&app, a.ships[1]), Some(ShipOrder::Attack(b.ships[0])));
 }
+
+#[test]
+fn market_orders_place_and_cancel_through_intents_with_escrow() {
+    let (mut app, a, _) = world();
+    tick(&mut app, 1);
+    let credits0 = get::<Credits>(&app, a.empire).expect("credits").0;
+    push(&mut app, a.empire, 9, Intent::PlaceOrder { resource: ResourceKind::Energy, side: Side::Buy, price: 5_000, quantity: 10, expires_in: Some(100) });
+    tick(&mut app, 1);
+    let placed = drain::<IntentAccepted>(&mut app).into_iter().find(|m| m.client_ref == 9).expect("accepted");
+    let order = placed.created.expect("the order id is returned");
+    let escrowed = credits0 - get::<Credits>(&app, a.empire).expect("credits").0;
+    assert!((49_000..=50_000).contains(&escrowed), "price × quantity escrowed (less a tick of taxes): {escrowed}");
+    push(&mut app, a.empire, 10, Intent::CancelOrder { order });
+    tick(&mut app, 1);
+    let closed: Vec<OrderClosed> = drain::<OrderClosed>(&mut app).into_iter().filter(|c| c.order == order).collect();
+    assert_eq!(closed.len(), 1, "one close event: {closed:?}");
+    assert_eq!(closed[0].why, OrderCloseReason::Cancelled);
+    assert!(get::<Credits>(&app, a.empire).expect("credits").0 >= credits0, "escrow refunded");
+}

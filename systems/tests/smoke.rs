@@ -19,4 +19,5 @@ fn generated_galaxy_runs_and_every_system_acts() {
     assert!(stats.intents_accepted > 0, "NPC intents should apply: {stats:?}");
     assert!(stats.buildings_completed > 0, "NPCs should build: {stats:?}");
     assert!(stats.battles > 0, "engagements should end with reports: {stats:?}");
+    assert!(stats.trades > 0, "NPC traders should trade on the exchange: {stats:?}");
 }
