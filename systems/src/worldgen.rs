@@ -257,6 +257,12 @@ pub fn generate_world(world: &mut World, params: &GenParams) {
             });
         }
     }
+    // The seeded quotes never cross (bids below, asks above the reference), so resting them
+    // now trades nothing: the world starts with its book in place.
+    let mut events = 0usize;
+    world.resource_mut::<Market>().match_incoming(0, mm_tuning.fee_bps, |_| true, &mut |_| events += 1);
+    debug_assert_eq!(events, 0, "seeded market orders must not cross");
+
     // Brains start thinking staggered over the first interval.
     let interval = npc.think_interval_ticks.max(1) as u64;
     for (id, faction, home) in npc_empires {
