@@ -110,6 +110,31 @@ fn direct_integration(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("move_ships+planet_contacts", n), &n, |b, _| {
             b.iter(|| with_contacts.run(app.world_mut()))
         });
+        let (queried, pushed) = app.world().resource::<ObstacleWorld>().last_tick_counts();
+        eprintln!("{n} ships, last tick: {queried} reached a rapier query, {pushed} pushed out of a planet");
+        let mut contacts_only = Schedule::default();
+        contacts_only.add_systems(resolve_planet_contacts);
+        contacts_only.run(app.world_mut());
+        g.bench_with_input(BenchmarkId::new("planet_contacts_nothing_moved", n), &n, |b, _| {
+            b.iter(|| contacts_only.run(app.world_mut()))
+        });
+        // In situ, each system timed on its own: move, then resolve what moved.
+        let (mut t_move, mut t_contacts) = (Duration::ZERO, Duration::ZERO);
+        let ticks = 40;
+        for _ in 0..ticks {
+            let t0 = std::time::Instant::now();
+            moves.run(app.world_mut());
+            let t1 = std::time::Instant::now();
+            contacts_only.run(app.world_mut());
+            t_move += t1 - t0;
+            t_contacts += t1.elapsed();
+        }
+        let (queried, pushed) = app.world().resource::<ObstacleWorld>().last_tick_counts();
+        eprintln!(
+            "{n} ships in situ, mean of {ticks} ticks: move_ships {:?}, resolve_planet_contacts {:?} ({queried} queried, {pushed} pushed in the last tick)",
+            t_move / ticks,
+            t_contacts / ticks
+        );
     }
     g.finish();
 }

@@ -154,12 +154,20 @@ fn remove_inward(vel: &mut Vec2, outward: Vec2) {
 pub struct ObstacleWorld {
     systems: Vec<SystemObstacles>,
     cell_size: f32,
+    /// Ships that passed the prefilter and ships pushed out, in the last tick.
+    last: (u32, u32),
 }
 
 impl ObstacleWorld {
     /// Builds the obstacles of every system of `galaxy`, with prefilter cells of `cell_size`.
     pub fn build(galaxy: &Galaxy, cell_size: f32) -> Self {
-        Self { systems: galaxy.systems.iter().map(|s| SystemObstacles::build(s, cell_size)).collect(), cell_size }
+        Self { systems: galaxy.systems.iter().map(|s| SystemObstacles::build(s, cell_size)).collect(), cell_size, last: (0, 0) }
+    }
+
+    /// In the last tick: ships that reached a rapier query (moved into a cell overlapping an
+    /// obstacle) and ships that were pushed out of an obstacle.
+    pub fn last_tick_counts(&self) -> (u32, u32) {
+        self.last
     }
 
     /// The obstacles of one system.
@@ -179,34 +187,46 @@ impl ObstacleWorld {
 /// Rebuilds the [`ObstacleWorld`] (and then checks every ship, moved or not) when the
 /// galaxy or the grid cell size changed. Deterministic: each ship is resolved on its own,
 /// against colliders built in galaxy order.
-#[expect(clippy::type_complexity, reason = "one query over the hot ship columns")]
+#[expect(clippy::type_complexity, reason = "a narrow scan query and a wide write query")]
 pub fn resolve_planet_contacts(
     tuning: Res<Tuning>,
     galaxy: Res<Galaxy>,
     mut obstacles: ResMut<ObstacleWorld>,
     mut grid: ResMut<SpatialGrid>,
-    mut ships: Query<
-        (Entity, &EntityId, &Owner, &Allegiance, &mut Position, &mut Motion, &mut GridCell),
-        (With<Ship>, Without<Transit>),
-    >,
+    mut candidates: Local<Vec<Entity>>,
+    mut ships: ParamSet<(
+        Query<(Entity, Ref<Position>), (With<Ship>, Without<Transit>)>,
+        Query<(&EntityId, &Owner, &Allegiance, &mut Position, &mut Motion, &mut GridCell), (With<Ship>, Without<Transit>)>,
+    )>,
 ) {
     let cell_size = tuning.world.grid_cell_size;
     let rebuilt = galaxy.is_changed() || obstacles.cell_size != cell_size || obstacles.systems.len() != galaxy.systems.len();
     if rebuilt {
         *obstacles = ObstacleWorld::build(&galaxy, cell_size);
     }
-    for (e, id, owner, allegiance, mut pos, mut motion, mut cell) in &mut ships {
-        if !rebuilt && !pos.is_changed() {
-            continue;
+    // Pass 1, narrow and read-only: ships that moved into a cell that overlaps an obstacle.
+    candidates.clear();
+    for (e, pos) in &ships.p0() {
+        if (rebuilt || pos.is_changed())
+            && obstacles
+                .systems
+                .get(pos.system.0 as usize)
+                .is_some_and(|sys| sys.cell_has_obstacle(cell_key(pos.system, pos.local, cell_size)))
+        {
+            candidates.push(e);
         }
+    }
+    // Pass 2: rapier point queries and the push-out, in query order (deterministic).
+    let mut q = ships.p1();
+    let mut pushed = 0;
+    for &e in candidates.iter() {
+        let Ok((id, owner, allegiance, mut pos, mut motion, mut cell)) = q.get_mut(e) else { continue };
         let Some(sys) = obstacles.systems.get(pos.system.0 as usize) else { continue };
-        if !sys.cell_has_obstacle(cell_key(pos.system, pos.local, cell_size)) {
-            continue;
-        }
         let (mut p, mut v) = (pos.local, motion.vel);
         if !sys.resolve(&mut p, &mut v) {
             continue;
         }
+        pushed += 1;
         pos.local = p;
         if motion.vel != v {
             motion.vel = v;
@@ -221,6 +241,7 @@ pub fn resolve_planet_contacts(
             }
         }
     }
+    obstacles.last = (candidates.len() as u32, pushed);
 }
 
 #[cfg(test)]
