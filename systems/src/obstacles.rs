@@ -9,8 +9,8 @@
 //! After the ships moved, [`resolve_planet_contacts`] pushes every ship that ended inside
 //! an obstacle out to its surface and removes the velocity component pointing into it.
 //! Only ships whose [`Position`] changed since the last run are looked at, and of those
-//! only the ones in a spatial-grid cell that overlaps an obstacle reach a rapier query, so
-//! the pass costs a few hundred microseconds for 100,000 ships.
+//! only the ones in a spatial-grid cell that overlaps an obstacle reach a rapier query
+//! (100,000 ships: 0.2 ms when none moved, 2.3 ms when every ship moves; see the doc).
 //!
 //! Ships are points. A ship moves at most `max_speed / tick_hz` (15 m) per tick and the
 //! smallest planet has a 300 m radius, so a ship cannot tunnel through a planet in a tick.
