@@ -15,6 +15,7 @@ pub mod market;
 pub mod movement;
 pub mod navigation;
 pub mod npc;
+pub mod obstacles;
 pub mod production;
 pub mod rng;
 pub mod spatial;
@@ -71,6 +72,7 @@ impl Plugin for SimulationPlugin {
             npc::NpcPlugin,
             input::InputPlugin,
             movement::MovementPlugin,
+            obstacles::ObstaclePlugin,
             combat::CombatPlugin,
             production::ProductionPlugin,
             market::MarketPlugin,
