@@ -71,6 +71,18 @@ pub fn time_ticks(app: &mut App, n: u32) -> Vec<Duration> {
         .collect()
 }
 
+/// CPU time the calling thread has consumed so far (Linux: `/proc/thread-self/schedstat`,
+/// nanoseconds; `None` where unavailable).
+///
+/// The kernel refreshes this at scheduler ticks and context switches, so it is accurate over
+/// a run of many ticks (to a few ms), not per tick. On a shared machine, wall time minus this
+/// is time the thread spent waiting for a core.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 /// What a world holds, counted from its entities and the exchange.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorldCounts {
@@ -191,6 +203,60 @@ pub fn add_set_timers(app: &mut App) {
             stamp::<6>.after(Bookkeeping),
         ),
     );
+}
+
+/// How many ships had each hot component marked changed (Bevy change detection), summed over
+/// the ticks run since [`add_change_counter`], next to how many really moved.
+///
+/// A component marked changed without a new value costs the writer little but costs every
+/// change-driven reader (replication deltas, persistence batches) a full copy.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChangeCounts {
+    /// Ticks counted.
+    pub ticks: u64,
+    /// Ship-ticks (ships in the world, summed over ticks).
+    pub ships: u64,
+    /// Ship-ticks whose `Position` was marked changed.
+    pub position: u64,
+    /// Ship-ticks whose `Motion` was marked changed.
+    pub motion: u64,
+    /// Ship-ticks whose `ShipOrder` was marked changed.
+    pub order: u64,
+    /// Ship-ticks whose `Target` was marked changed.
+    pub target: u64,
+    /// Ship-ticks whose `Weapon` was marked changed.
+    pub weapon: u64,
+    /// Ship-ticks whose `Position` really moved (its value differs from the previous tick).
+    pub moved: u64,
+}
+
+#[expect(clippy::type_complexity, reason = "one read-only query over the hot ship columns")]
+fn count_changes(
+    mut c: ResMut<ChangeCounts>,
+    mut last: Local<std::collections::HashMap<Entity, Position>>,
+    ships: Query<(Entity, Ref<Position>, Ref<Motion>, Ref<ShipOrder>, Ref<Target>, Ref<Weapon>), With<Ship>>,
+) {
+    c.ticks += 1;
+    let mut now = std::collections::HashMap::with_capacity(last.len());
+    for (e, pos, motion, order, target, weapon) in &ships {
+        c.ships += 1;
+        c.position += u64::from(pos.is_changed());
+        c.motion += u64::from(motion.is_changed());
+        c.order += u64::from(order.is_changed());
+        c.target += u64::from(target.is_changed());
+        c.weapon += u64::from(weapon.is_changed());
+        c.moved += u64::from(last.get(&e).is_some_and(|p| p != &*pos));
+        now.insert(e, *pos);
+    }
+    *last = now;
+}
+
+/// Adds a diagnostic system after `Bookkeeping` that fills [`ChangeCounts`] every tick.
+///
+/// It iterates every ship, so it adds to the measured tick time: use it on its own runs.
+pub fn add_change_counter(app: &mut App) {
+    app.init_resource::<ChangeCounts>();
+    app.add_systems(FixedUpdate, count_changes.after(SimSystems::Bookkeeping));
 }
 
 #[cfg(test)]
