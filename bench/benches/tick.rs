@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
-use starforge_bench::{build_world, run_ticks, tick};
+use starforge_bench::{build_world, run_ticks, tick, world_counts};
 
 fn tick_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("tick");
@@ -13,6 +13,10 @@ fn tick_bench(c: &mut Criterion) {
         let mut app = build_world(ships, ships / 10, ships, 1, None);
         run_ticks(&mut app, 20);
         group.bench_function(BenchmarkId::from_parameter(ships), |b| b.iter(|| tick(&mut app)));
+        // The world keeps evolving across iterations (NPC shipyards build up to 40 ships per
+        // colony): show what the last sample actually ticked.
+        let n = world_counts(app.world_mut());
+        eprintln!("tick/{ships}: world at end: {} ships, {} colonies, {} resting orders", n.ships, n.colonies, n.resting_orders);
     }
     group.finish();
 }
