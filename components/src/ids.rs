@@ -1,6 +1,7 @@
 //! Stable identities: [`EntityId`] survives restarts, Bevy's `Entity` does not.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -41,12 +42,39 @@ impl IdAllocator {
     }
 }
 
+/// Multiplicative hasher for integer keys (ids, packed cell keys). Much cheaper than SipHash;
+/// fine because keys are not attacker-chosen in bulk and maps using it are only used for
+/// point lookups, never iterated where order matters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Multiply, then fold the well-mixed high half into the low half: hash tables index
+        // by the low bits, and a bare multiply leaves those depending on the key's low bits
+        // only (packed cell keys differ mostly in their middle and high bits).
+        let x = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 32);
+    }
+}
+
+/// A `HashMap` with [`FastHasher`], for point lookups by integer key.
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
 /// Lookup from [`EntityId`] to the live Bevy [`Entity`].
 ///
 /// Only ever used for point lookups; nothing iterates it (its order is not deterministic).
 #[derive(Resource, Default, Debug)]
 pub struct EntityIndex {
-    map: HashMap<EntityId, Entity>,
+    map: FastMap<EntityId, Entity>,
 }
 
 impl EntityIndex {

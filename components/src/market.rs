@@ -16,8 +16,8 @@
 //! of the same owner, the resting one is closed as [`OrderCloseReason::Cancelled`] (escrow
 //! refunded) and matching continues. The book therefore never holds a crossed pair.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -128,25 +128,7 @@ pub fn trade_fee(notional: i64, fee_bps: u32) -> i64 {
     fee.clamp(0, i128::from(notional.max(0))) as i64
 }
 
-/// Multiplicative hasher for `EntityId` keys (point lookups only; never iterated).
-#[derive(Clone, Copy, Debug, Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<EntityId, V, BuildHasherDefault<IdHasher>>;
+type IdMap<V> = crate::ids::FastMap<EntityId, V>;
 
 /// "No slot" in the intrusive lists.
 const NIL: u32 = u32::MAX;

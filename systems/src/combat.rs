@@ -15,7 +15,8 @@ use starforge_components::prelude::*;
 
 use crate::economy::{cost_milli, record_created, record_destroyed};
 use crate::rng::{Purpose, stream, unit_f32};
-use crate::spatial::SpatialGrid;
+use crate::spatial::{SpatialGrid, hostile_sides, side_slot};
+use crate::npc::SystemCensus;
 use crate::spawn::remove_sorted;
 use crate::SimSystems;
 
@@ -57,23 +58,8 @@ pub fn hostile(a: EmpireKind, oa: EntityId, b: EmpireKind, ob: EntityId) -> bool
     oa != ob && a.hostile_to(b)
 }
 
-fn kind_slot(k: EmpireKind) -> usize {
-    match k {
-        EmpireKind::Player => 0,
-        EmpireKind::Npc(Faction::Pirates) => 1,
-        EmpireKind::Npc(Faction::Traders) => 2,
-        EmpireKind::Npc(Faction::Patrol) => 3,
-    }
-}
-
-/// Ship counts per allegiance per system: a cheap filter for "can anything fight here".
-fn contested_systems(n: usize, ships: impl Iterator<Item = (SystemId, EmpireKind)>) -> Vec<bool> {
-    let mut counts = vec![[0u32; 4]; n];
-    for (s, k) in ships {
-        if let Some(c) = counts.get_mut(s.0 as usize) {
-            c[kind_slot(k)] += 1;
-        }
-    }
+/// Per system: can anything fight here? A cheap filter from the census of sides.
+fn contested_systems(counts: &[[u32; 4]]) -> Vec<bool> {
     counts
         .iter()
         .map(|c| {
@@ -92,15 +78,22 @@ struct Shot {
     target: Entity,
 }
 
+/// The read-only state combat needs.
+#[derive(bevy_ecs::system::SystemParam)]
+pub struct CombatWorld<'w> {
+    tick: Res<'w, SimTick>,
+    seed: Res<'w, WorldSeed>,
+    tuning: Res<'w, Tuning>,
+    galaxy: Res<'w, Galaxy>,
+    census: Res<'w, SystemCensus>,
+}
+
 /// Targeting and firing.
 #[expect(clippy::type_complexity, reason = "one query over the hot ship columns")]
 #[expect(clippy::too_many_arguments, reason = "a system's parameters are its dependencies")]
 pub fn fight(
     mut commands: Commands,
-    tick: Res<SimTick>,
-    seed: Res<WorldSeed>,
-    tuning: Res<Tuning>,
-    galaxy: Res<Galaxy>,
+    world: CombatWorld,
     mut grid: ResMut<SpatialGrid>,
     mut index: ResMut<EntityIndex>,
     mut ledger: ResMut<Ledger>,
@@ -123,14 +116,27 @@ pub fn fight(
         ),
         Without<Transit>,
     >,
+    view: Query<(&Ship, &Owner, &Allegiance, &Position), Without<Transit>>,
     mut hulls: Query<&mut Hull>,
     mut empires: Query<(&mut Stockpile, &mut ShipCensus)>,
     mut fleets: Query<&mut Fleet>,
     mut destroyed_w: MessageWriter<ShipDestroyed>,
 ) {
+    let CombatWorld { tick, seed, tuning, galaxy, census } = world;
     let tick = tick.0;
     let combat = tuning.ships.combat;
-    let contested = contested_systems(galaxy.systems.len(), ships.iter().map(|s| (s.5.system, s.4.0)));
+    // Last tick's census (Bookkeeping); counted here when there is none yet.
+    let contested = if census.0.len() == galaxy.systems.len() {
+        contested_systems(&census.0)
+    } else {
+        let mut counts = vec![[0u32; 4]; galaxy.systems.len()];
+        for (_, _, a, p) in &view {
+            if let Some(c) = counts.get_mut(p.system.0 as usize) {
+                c[side_slot(a.0)] += 1;
+            }
+        }
+        contested_systems(&counts)
+    };
     let max_threat = ShipClass::ALL.iter().map(|&c| tuning.class(c).threat).fold(f32::MIN_POSITIVE, f32::max);
 
     // (1) Targeting: read-only pass, decisions collected.
@@ -154,7 +160,7 @@ pub fn fight(
             _ => None,
         };
         let valid = |tid: EntityId, te: Entity| -> bool {
-            let Ok((_, _, _, towner, talleg, tpos, ..)) = ships.get(te) else { return false };
+            let Ok((_, towner, talleg, tpos)) = view.get(te) else { return false };
             let Ok(h) = hulls.get(te) else { return false };
             h.0 > 0.0
                 && tpos.system == pos.system
@@ -168,11 +174,11 @@ pub fn fight(
             } else if target.0.is_some() || (tick + id.0).is_multiple_of(combat.retarget_interval_ticks.max(1) as u64) {
                 let Some(key) = cell.0 else { continue };
                 let mut best: Option<(f32, EntityId, Entity)> = None;
-                for c in grid.around(key) {
+                for c in grid.around_sides(key, hostile_sides(alleg.0)) {
                     if !hostile(alleg.0, owner.0, c.allegiance, c.owner) {
                         continue;
                     }
-                    let Ok((_, _, tship, _, _, tpos, ..)) = ships.get(c.entity) else { continue };
+                    let Ok((tship, _, _, tpos)) = view.get(c.entity) else { continue };
                     let d2 = tpos.local.distance_squared(pos.local);
                     if d2 > range2 {
                         continue;
@@ -220,7 +226,7 @@ pub fn fight(
             rng_system = Some(shot.system);
         }
         let roll = unit_f32(&mut rng);
-        let Ok((_, _, tship, towner, ..)) = ships.get(shot.target) else { continue };
+        let Ok((tship, towner, ..)) = view.get(shot.target) else { continue };
         let (defender, victim_owner) = (tship.class, towner.0);
         let Ok(mut hull) = hulls.get_mut(shot.target) else { continue };
         if hull.0 <= 0.0 {

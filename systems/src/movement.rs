@@ -112,7 +112,14 @@ pub fn move_ships(
     for (e, id, ship, owner, allegiance, mut pos, mut motion, mut order, mut cell) in &mut ships {
         let stats = tuning.class(ship.class);
         let moving = motion.vel != Vec2::ZERO;
-        match &mut *order {
+        // The common case of a big galaxy: parked and filed. Touch nothing (no change flags).
+        if !moving && cell.0.is_some() && matches!(*order, ShipOrder::Idle) {
+            continue;
+        }
+        // Orders are read through `&*order` and written only when they really change, so
+        // change detection (persistence, replication) sees only real changes.
+        let mut new_order = None;
+        match &*order {
             ShipOrder::Idle => {
                 if moving {
                     brake(&mut motion, stats, dt);
@@ -123,24 +130,25 @@ pub fn move_ships(
                 if thrust != 0.0 || turn != 0.0 || moving {
                     let m = &mut *motion;
                     m.heading = wrap_angle(m.heading + turn * stats.turn_rate * dt);
-                    m.vel += Vec2::from_angle(m.heading) * thrust * stats.acceleration * dt;
+                    m.vel += facing(m.heading) * thrust * stats.acceleration * dt;
                     m.vel = m.vel.clamp_length_max(stats.max_speed);
                 }
             }
             ShipOrder::MoveTo(goal) => {
                 if steer(pos.local, &mut motion, *goal, stats, dt, ARRIVE_RADIUS) {
-                    *order = ShipOrder::Idle;
+                    new_order = Some(ShipOrder::Idle);
                 }
             }
-            ShipOrder::Patrol { points, next } => {
-                if let Some(&goal) = points.get(*next) {
-                    if steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS * 4.0) {
+            ShipOrder::Patrol { points, next } => match points.get(*next) {
+                Some(&goal) => {
+                    if steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS * 4.0)
+                        && let ShipOrder::Patrol { points, next } = &mut *order
+                    {
                         *next = (*next + 1) % points.len();
                     }
-                } else {
-                    *order = ShipOrder::Idle;
                 }
-            }
+                None => new_order = Some(ShipOrder::Idle),
+            },
             ShipOrder::Attack(target) => {
                 let goal = targets
                     .binary_search_by_key(target, |(id, _)| *id)
@@ -154,7 +162,7 @@ pub fn move_ships(
                         let goal = if to.length() > standoff { t.local - to.normalize_or_zero() * standoff } else { pos.local };
                         steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS);
                     }
-                    None => *order = ShipOrder::Idle,
+                    None => new_order = Some(ShipOrder::Idle),
                 }
             }
             ShipOrder::Jump(path) => match path.first().copied() {
@@ -175,8 +183,11 @@ pub fn move_ships(
                     }
                     steer(pos.local, &mut motion, gate, stats, dt, 0.0);
                 }
-                None => *order = ShipOrder::Idle,
+                None => new_order = Some(ShipOrder::Idle),
             },
+        }
+        if let Some(o) = new_order {
+            *order = o;
         }
         if motion.vel != Vec2::ZERO {
             let radius = galaxy.system(pos.system).map_or(f32::MAX, |s| s.radius);
@@ -187,6 +198,9 @@ pub fn move_ships(
                 motion.vel = Vec2::ZERO;
             }
             pos.local = next;
+        }
+        if !moving && motion.vel == Vec2::ZERO && cell.0.is_some() {
+            continue; // did not move: same cell
         }
         let key = cell_key(pos.system, pos.local, cell_size);
         if cell.0 != Some(key) {
@@ -199,15 +213,28 @@ pub fn move_ships(
     }
 }
 
-/// Wraps an angle into (-π, π].
+/// Wraps an angle into (-π, π]. Cheap for the usual inputs (within ±3π).
 pub fn wrap_angle(a: f32) -> f32 {
-    let mut a = a % TAU;
-    if a > PI {
-        a -= TAU;
+    let a = if a > PI {
+        a - TAU
     } else if a <= -PI {
-        a += TAU;
+        a + TAU
+    } else {
+        return a;
+    };
+    if a > PI || a <= -PI {
+        // Far outside: the general (slower) path.
+        let r = libm::remainderf(a, TAU);
+        if r <= -PI { r + TAU } else { r }
+    } else {
+        a
     }
-    a
+}
+
+/// Unit vector of a heading. `libm`, not the platform's maths library, so every build
+/// computes the same bits (determinism).
+pub fn facing(heading: f32) -> Vec2 {
+    Vec2::new(libm::cosf(heading), libm::sinf(heading))
 }
 
 fn brake(motion: &mut Motion, stats: &ShipClassStats, dt: f32) {
@@ -230,14 +257,21 @@ pub fn steer(pos: Vec2, motion: &mut Motion, goal: Vec2, stats: &ShipClassStats,
         brake(motion, stats, dt);
         return false;
     }
-    let desired = to.y.atan2(to.x);
+    let desired = libm::atan2f(to.y, to.x);
     let diff = wrap_angle(desired - motion.heading);
     let max_turn = stats.turn_rate * dt;
-    motion.heading = wrap_angle(motion.heading + diff.clamp(-max_turn, max_turn));
-    let remaining = wrap_angle(desired - motion.heading);
+    let step = diff.clamp(-max_turn, max_turn);
+    motion.heading = wrap_angle(motion.heading + step);
+    // |diff| ≤ π and the step has its sign, so the remainder needs no wrapping.
+    let remaining = diff - step;
     // Slow enough to stop at the goal; no thrust while facing away.
     let speed_cap = stats.max_speed.min((2.0 * stats.acceleration * dist).sqrt());
-    let desired_vel = Vec2::from_angle(motion.heading) * speed_cap * remaining.cos().max(0.0);
+    // Aligned (the usual cruise): the heading is exactly the goal's direction, no trig needed.
+    let desired_vel = if remaining == 0.0 {
+        (to / dist) * speed_cap
+    } else {
+        facing(motion.heading) * speed_cap * libm::cosf(remaining).max(0.0)
+    };
     let dv = (desired_vel - motion.vel).clamp_length_max(stats.acceleration * dt);
     motion.vel += dv;
     false

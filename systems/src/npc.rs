@@ -15,6 +15,7 @@ use crate::economy::{check_affordable, cost_milli};
 use crate::input::apply_intents;
 use crate::navigation::within_jumps;
 use crate::rng::{Purpose, below, stream, unit_f64};
+use crate::spatial::side_slot;
 use crate::SimSystems;
 
 /// NPC brains in [`SimSystems::Input`], before intents are applied.
@@ -29,8 +30,8 @@ impl Plugin for NpcPlugin {
     }
 }
 
-/// Ships in space per system per side (players, pirates, traders, patrol), refreshed each
-/// tick in Bookkeeping.
+/// Ships in space per system per side (indexed by [`side_slot`]: players, pirates, traders,
+/// patrol), refreshed each tick in Bookkeeping.
 #[derive(Resource, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SystemCensus(pub Vec<[u32; 4]>);
 
@@ -41,22 +42,12 @@ impl SystemCensus {
     }
 }
 
-/// Slot of a side in [`SystemCensus`].
-pub fn census_slot(k: EmpireKind) -> usize {
-    match k {
-        EmpireKind::Player => 0,
-        EmpireKind::Npc(Faction::Pirates) => 1,
-        EmpireKind::Npc(Faction::Traders) => 2,
-        EmpireKind::Npc(Faction::Patrol) => 3,
-    }
-}
-
 /// Recounts [`SystemCensus`] (Bookkeeping).
 pub fn count_systems(galaxy: Res<Galaxy>, mut census: ResMut<SystemCensus>, ships: Query<(&Position, &Allegiance), Without<Transit>>) {
     let mut counts = vec![[0u32; 4]; galaxy.systems.len()];
     for (pos, a) in &ships {
         if let Some(c) = counts.get_mut(pos.system.0 as usize) {
-            c[census_slot(a.0)] += 1;
+            c[side_slot(a.0)] += 1;
         }
     }
     census.0 = counts;

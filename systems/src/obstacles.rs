@@ -54,6 +54,9 @@ pub struct SystemObstacles {
     broad_phase: BroadPhaseBvh,
     /// Spatial-grid keys of the cells that overlap any obstacle, sorted: the prefilter.
     cells: Vec<u64>,
+    /// Bounding boxes of the obstacles (min, max): a cheaper second prefilter before a
+    /// rapier query (a grid cell is much larger than most planets).
+    bounds: Vec<(Vec2, Vec2)>,
 }
 
 impl SystemObstacles {
@@ -62,9 +65,11 @@ impl SystemObstacles {
         let mut colliders = ColliderSet::new();
         let mut broad_phase = BroadPhaseBvh::new();
         let mut cells = Vec::new();
+        let mut bounds = Vec::new();
         for planet in &system.planets {
             let collider = ColliderBuilder::ball(planet.radius).translation(planet.pos).build();
             let aabb = collider.compute_aabb();
+            bounds.push((aabb.mins, aabb.maxs));
             let handle = colliders.insert(collider);
             broad_phase.set_aabb(&params, handle, aabb);
             // Every cell a point inside the obstacle can be filed under.
@@ -78,7 +83,7 @@ impl SystemObstacles {
         }
         cells.sort_unstable();
         cells.dedup();
-        Self { colliders, bodies: RigidBodySet::new(), broad_phase, cells }
+        Self { colliders, bodies: RigidBodySet::new(), broad_phase, cells, bounds }
     }
 
     /// Number of obstacle colliders in this system.
@@ -99,6 +104,9 @@ impl SystemObstacles {
     /// The first obstacle containing `point` (rapier point query), with the outward normal
     /// and the nearest point on its surface.
     fn containing(&self, point: Vec2) -> Option<(ColliderHandle, Vec2, Vec2)> {
+        if !self.bounds.iter().any(|(lo, hi)| point.cmpge(*lo).all() && point.cmple(*hi).all()) {
+            return None;
+        }
         let query = self.broad_phase.as_query_pipeline(
             &DefaultQueryDispatcher,
             &self.bodies,
@@ -195,7 +203,7 @@ pub fn resolve_planet_contacts(
     mut grid: ResMut<SpatialGrid>,
     mut candidates: Local<Vec<Entity>>,
     mut ships: ParamSet<(
-        Query<(Entity, Ref<Position>), (With<Ship>, Without<Transit>)>,
+        Query<(Entity, Ref<Position>, &GridCell), (With<Ship>, Without<Transit>)>,
         Query<(&EntityId, &Owner, &Allegiance, &mut Position, &mut Motion, &mut GridCell), (With<Ship>, Without<Transit>)>,
     )>,
 ) {
@@ -206,12 +214,13 @@ pub fn resolve_planet_contacts(
     }
     // Pass 1, narrow and read-only: ships that moved into a cell that overlaps an obstacle.
     candidates.clear();
-    for (e, pos) in &ships.p0() {
+    for (e, pos, cell) in &ships.p0() {
         if (rebuilt || pos.is_changed())
-            && obstacles
-                .systems
-                .get(pos.system.0 as usize)
-                .is_some_and(|sys| sys.cell_has_obstacle(cell_key(pos.system, pos.local, cell_size)))
+            && obstacles.systems.get(pos.system.0 as usize).is_some_and(|sys| {
+                // The grid cell move_ships just filed the ship under (computed if unfiled).
+                let key = cell.0.unwrap_or_else(|| cell_key(pos.system, pos.local, cell_size));
+                sys.cell_has_obstacle(key)
+            })
         {
             candidates.push(e);
         }

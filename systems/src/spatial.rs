@@ -4,10 +4,9 @@
 //! cell without touching any entity (e.g. combat skips cells with no hostile ship).
 //! Ships in hyperspace are not in the grid.
 
-use std::collections::HashMap;
-
 use bevy_ecs::prelude::*;
 use glam::Vec2;
+use starforge_components::ids::FastMap;
 use starforge_components::prelude::*;
 
 /// One ship filed in a cell.
@@ -25,9 +24,15 @@ pub struct GridEntry {
 
 /// Cell key: star system and cell coordinates packed into a `u64`.
 pub fn cell_key(system: SystemId, pos: Vec2, cell_size: f32) -> u64 {
-    let cx = (pos.x / cell_size).floor() as i32 as i16 as u16 as u64;
-    let cy = (pos.y / cell_size).floor() as i32 as i16 as u16 as u64;
+    let cx = floor_i32(pos.x / cell_size) as i16 as u16 as u64;
+    let cy = floor_i32(pos.y / cell_size) as i16 as u16 as u64;
     ((system.0 as u64) << 32) | (cx << 16) | cy
+}
+
+/// `floor` to an integer without a call into the maths library (hot path).
+fn floor_i32(x: f32) -> i32 {
+    let i = x as i32;
+    if (i as f32) > x { i - 1 } else { i }
 }
 
 /// The key of the cell `dx`, `dy` cells away from `key`.
@@ -37,33 +42,65 @@ pub fn neighbour_key(key: u64, dx: i16, dy: i16) -> u64 {
     (key & 0xFFFF_FFFF_0000_0000) | (cx << 16) | cy
 }
 
+/// Slot of a side in per-side tables.
+pub fn side_slot(k: EmpireKind) -> usize {
+    match k {
+        EmpireKind::Player => 0,
+        EmpireKind::Npc(Faction::Pirates) => 1,
+        EmpireKind::Npc(Faction::Traders) => 2,
+        EmpireKind::Npc(Faction::Patrol) => 3,
+    }
+}
+
+/// The sides whose ships a ship of side `k` may be hostile to (by [`side_slot`]).
+pub fn hostile_sides(k: EmpireKind) -> [bool; 4] {
+    let all = [
+        EmpireKind::Player,
+        EmpireKind::Npc(Faction::Pirates),
+        EmpireKind::Npc(Faction::Traders),
+        EmpireKind::Npc(Faction::Patrol),
+    ];
+    // Players are hostile to other players (different owners), so a side may include itself.
+    all.map(|o| k.hostile_to(o) || (k == o && k == EmpireKind::Player))
+}
+
+/// One cell: its ships and how many of each side.
+#[derive(Debug, Default)]
+struct Cell {
+    entries: Vec<GridEntry>,
+    sides: [u32; 4],
+}
+
 /// The grid. Cell contents are in insertion order, which is deterministic; readers that
 /// need an order independent of history sort by [`GridEntry::id`].
 #[derive(Resource, Debug, Default)]
 pub struct SpatialGrid {
     /// Cell size (metres) the keys were computed with.
     pub cell_size: f32,
-    cells: HashMap<u64, Vec<GridEntry>>,
+    cells: FastMap<u64, Cell>,
 }
 
 impl SpatialGrid {
     /// An empty grid with this cell size.
     pub fn new(cell_size: f32) -> Self {
-        Self { cell_size, cells: HashMap::new() }
+        Self { cell_size, cells: FastMap::default() }
     }
 
     /// Files `entry` under `key`.
     pub fn insert(&mut self, key: u64, entry: GridEntry) {
-        self.cells.entry(key).or_default().push(entry);
+        let cell = self.cells.entry(key).or_default();
+        cell.sides[side_slot(entry.allegiance)] += 1;
+        cell.entries.push(entry);
     }
 
     /// Removes `entity` from cell `key`.
     pub fn remove(&mut self, key: u64, entity: Entity) {
         if let Some(cell) = self.cells.get_mut(&key) {
-            if let Some(i) = cell.iter().position(|e| e.entity == entity) {
-                cell.remove(i);
+            if let Some(i) = cell.entries.iter().position(|e| e.entity == entity) {
+                let e = cell.entries.remove(i);
+                cell.sides[side_slot(e.allegiance)] -= 1;
             }
-            if cell.is_empty() {
+            if cell.entries.is_empty() {
                 self.cells.remove(&key);
             }
         }
@@ -71,7 +108,17 @@ impl SpatialGrid {
 
     /// Ships in cell `key`.
     pub fn cell(&self, key: u64) -> &[GridEntry] {
-        self.cells.get(&key).map(Vec::as_slice).unwrap_or(&[])
+        self.cells.get(&key).map(|c| c.entries.as_slice()).unwrap_or(&[])
+    }
+
+    /// Ships in the 3×3 cells around `key`, skipping cells that hold no ship of a side in
+    /// `sides` (see [`hostile_sides`]): a hostile scan never walks a cell of friends.
+    pub fn around_sides(&self, key: u64, sides: [bool; 4]) -> impl Iterator<Item = &GridEntry> {
+        (-1i16..=1)
+            .flat_map(move |dx| (-1i16..=1).map(move |dy| neighbour_key(key, dx, dy)))
+            .filter_map(move |k| self.cells.get(&k))
+            .filter(move |c| c.sides.iter().zip(sides).any(|(&n, want)| want && n > 0))
+            .flat_map(|c| c.entries.iter())
     }
 
     /// Ships in the 3×3 cells around `key`.
@@ -83,7 +130,7 @@ impl SpatialGrid {
 
     /// Number of ships filed.
     pub fn len(&self) -> usize {
-        self.cells.values().map(Vec::len).sum()
+        self.cells.values().map(|c| c.entries.len()).sum()
     }
 
     /// True when no ship is filed.
