@@ -91,7 +91,7 @@ fn sim_world(n: usize) -> bevy_app::App {
     let mut rng = Mix(7);
     let mut q = app.world_mut().query::<&mut ShipOrder>();
     for mut order in q.iter_mut(app.world_mut()) {
-        *order = ShipOrder::Patrol { points: vec![rng.in_disc(15_000.0), rng.in_disc(15_000.0)], next: 0 };
+        *order = ShipOrder::patrol(vec![rng.in_disc(15_000.0), rng.in_disc(15_000.0)]);
     }
     app
 }

@@ -118,11 +118,24 @@ pub enum ShipOrder {
     Attack(EntityId),
     /// Fly between these points in a loop.
     Patrol {
-        /// Waypoints in the current system.
+        /// Waypoints in the current system (at least one).
         points: Vec<Vec2>,
         /// Index of the waypoint being flown to.
         next: usize,
+        /// `points[next]`, kept inline: the movement hot loop reads it every tick and
+        /// should not chase the heap pointer of every patrolling ship.
+        goal: Vec2,
     },
+}
+
+impl ShipOrder {
+    /// A patrol order starting at the first waypoint (`Idle` if there is none).
+    pub fn patrol(points: Vec<Vec2>) -> ShipOrder {
+        match points.first() {
+            Some(&goal) => ShipOrder::Patrol { points, next: 0, goal },
+            None => ShipOrder::Idle,
+        }
+    }
 }
 
 /// The ship currently being fired at, if any (runtime state, recomputed after a restore).

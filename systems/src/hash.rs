@@ -61,10 +61,11 @@ fn order(h: &mut Fnv64, o: &ShipOrder) {
             h.write_u8(4);
             t.hash(h);
         }
-        ShipOrder::Patrol { points, next } => {
+        ShipOrder::Patrol { points, next, goal } => {
             h.write_u8(5);
             points.iter().for_each(|p| v2(h, *p));
             next.hash(h);
+            v2(h, *goal);
         }
     }
 }

@@ -178,7 +178,7 @@ fn fleet_order(t: &mut IntentTargets, empire: EntityId, fleet: EntityId, order: 
         match order {
             FleetOrder::MoveTo { point } => ShipOrder::MoveTo(*point + formation_offset(i)),
             FleetOrder::Attack { target } => ShipOrder::Attack(*target),
-            FleetOrder::Patrol { points } => ShipOrder::Patrol { points: points.clone(), next: 0 },
+            FleetOrder::Patrol { points } => ShipOrder::patrol(points.clone()),
             FleetOrder::Stop => ShipOrder::Idle,
             FleetOrder::Jump { .. } => ShipOrder::Idle, // replaced below with the route
         }

@@ -97,18 +97,10 @@ pub fn move_ships(
             cell.0 = None;
         }
     }
-    // Where attack targets are, read before anything moves.
-    let mut targets: Vec<(EntityId, Position)> = ships
-        .iter()
-        .filter_map(|(.., order, _)| match *order {
-            ShipOrder::Attack(t) => Some(t),
-            _ => None,
-        })
-        .filter_map(|t| Some((t, *ships.get(index.get(t)?).ok()?.5)))
-        .collect();
-    targets.sort_by_key(|(id, _)| *id);
-    targets.dedup_by_key(|(id, _)| *id);
-
+    let space = Space { galaxy: &galaxy, dt, cell_size };
+    // Attackers steer towards another ship's position: they move in a second, small pass,
+    // once every other ship has moved (so the main pass needs no lookups).
+    let mut attackers: Vec<(Entity, EntityId)> = Vec::new();
     for (e, id, ship, owner, allegiance, mut pos, mut motion, mut order, mut cell) in &mut ships {
         let stats = tuning.class(ship.class);
         let moving = motion.vel != Vec2::ZERO;
@@ -139,31 +131,22 @@ pub fn move_ships(
                     new_order = Some(ShipOrder::Idle);
                 }
             }
-            ShipOrder::Patrol { points, next } => match points.get(*next) {
-                Some(&goal) => {
-                    if steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS * 4.0)
-                        && let ShipOrder::Patrol { points, next } = &mut *order
-                    {
+            ShipOrder::Patrol { goal, .. } => {
+                if steer(pos.local, &mut motion, *goal, stats, dt, ARRIVE_RADIUS * 4.0)
+                    && let ShipOrder::Patrol { points, next, goal } = &mut *order
+                {
+                    // Only on arrival does the waypoint list itself get read.
+                    if points.is_empty() {
+                        new_order = Some(ShipOrder::Idle);
+                    } else {
                         *next = (*next + 1) % points.len();
+                        *goal = points[*next];
                     }
                 }
-                None => new_order = Some(ShipOrder::Idle),
-            },
+            }
             ShipOrder::Attack(target) => {
-                let goal = targets
-                    .binary_search_by_key(target, |(id, _)| *id)
-                    .ok()
-                    .map(|i| targets[i].1)
-                    .filter(|t| t.system == pos.system);
-                match goal {
-                    Some(t) => {
-                        let to = t.local - pos.local;
-                        let standoff = stats.range * ATTACK_STANDOFF;
-                        let goal = if to.length() > standoff { t.local - to.normalize_or_zero() * standoff } else { pos.local };
-                        steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS);
-                    }
-                    None => new_order = Some(ShipOrder::Idle),
-                }
+                attackers.push((e, *target));
+                continue;
             }
             ShipOrder::Jump(path) => match path.first().copied() {
                 Some(next) => {
@@ -189,27 +172,68 @@ pub fn move_ships(
         if let Some(o) = new_order {
             *order = o;
         }
-        if motion.vel != Vec2::ZERO {
-            let radius = galaxy.system(pos.system).map_or(f32::MAX, |s| s.radius);
-            let mut next = pos.local + motion.vel * dt;
-            if next.length() > radius {
-                // The edge of the system's space: stop at the rim.
-                next = next.normalize_or_zero() * radius;
-                motion.vel = Vec2::ZERO;
+        let entry = GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 };
+        integrate_and_file(&space, &mut grid, entry, moving, &mut pos, &mut motion, &mut cell);
+    }
+    for (e, target) in attackers {
+        let goal = index.get(target).and_then(|t| ships.get(t).ok()).map(|t| *t.5);
+        let Ok((_, id, ship, owner, allegiance, mut pos, mut motion, mut order, mut cell)) = ships.get_mut(e) else {
+            continue;
+        };
+        let stats = tuning.class(ship.class);
+        let moving = motion.vel != Vec2::ZERO;
+        match goal.filter(|t| t.system == pos.system) {
+            Some(t) => {
+                let to = t.local - pos.local;
+                let standoff = stats.range * ATTACK_STANDOFF;
+                let goal = if to.length() > standoff { t.local - to.normalize_or_zero() * standoff } else { pos.local };
+                steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS);
             }
-            pos.local = next;
+            None => *order = ShipOrder::Idle,
         }
-        if !moving && motion.vel == Vec2::ZERO && cell.0.is_some() {
-            continue; // did not move: same cell
+        let entry = GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 };
+        integrate_and_file(&space, &mut grid, entry, moving, &mut pos, &mut motion, &mut cell);
+    }
+}
+
+/// What integration needs to know about space.
+struct Space<'a> {
+    galaxy: &'a Galaxy,
+    dt: f32,
+    cell_size: f32,
+}
+
+/// Moves a ship by its velocity (stopping it at the system's rim) and refiles it in the
+/// spatial grid if it changed cells. `was_moving`: whether it had a velocity before steering.
+fn integrate_and_file(
+    space: &Space,
+    grid: &mut SpatialGrid,
+    entry: GridEntry,
+    was_moving: bool,
+    pos: &mut Mut<Position>,
+    motion: &mut Mut<Motion>,
+    cell: &mut Mut<GridCell>,
+) {
+    if motion.vel != Vec2::ZERO {
+        let radius = space.galaxy.system(pos.system).map_or(f32::MAX, |s| s.radius);
+        let mut next = pos.local + motion.vel * space.dt;
+        if next.length_squared() > radius * radius {
+            // The edge of the system's space: stop at the rim.
+            next = next.normalize_or_zero() * radius;
+            motion.vel = Vec2::ZERO;
         }
-        let key = cell_key(pos.system, pos.local, cell_size);
-        if cell.0 != Some(key) {
-            if let Some(old) = cell.0 {
-                grid.remove(old, e);
-            }
-            grid.insert(key, GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 });
-            cell.0 = Some(key);
+        pos.local = next;
+    }
+    if !was_moving && motion.vel == Vec2::ZERO && cell.0.is_some() {
+        return; // did not move: same cell
+    }
+    let key = cell_key(pos.system, pos.local, space.cell_size);
+    if cell.0 != Some(key) {
+        if let Some(old) = cell.0 {
+            grid.remove(old, entry.entity);
         }
+        grid.insert(key, entry);
+        cell.0 = Some(key);
     }
 }
 

@@ -64,11 +64,23 @@ pub fn hostile_sides(k: EmpireKind) -> [bool; 4] {
     all.map(|o| k.hostile_to(o) || (k == o && k == EmpireKind::Player))
 }
 
-/// One cell: its ships and how many of each side.
+/// One cell: its ships, grouped by side (by [`side_slot`]), so a hostile scan reads only
+/// the ships of the sides it could fight.
 #[derive(Debug, Default)]
 struct Cell {
-    entries: Vec<GridEntry>,
-    sides: [u32; 4],
+    sides: [Vec<GridEntry>; 4],
+}
+
+impl Cell {
+    fn is_empty(&self) -> bool {
+        self.sides.iter().all(Vec::is_empty)
+    }
+    fn len(&self) -> usize {
+        self.sides.iter().map(Vec::len).sum()
+    }
+    fn iter(&self) -> impl Iterator<Item = &GridEntry> {
+        self.sides.iter().flatten()
+    }
 }
 
 /// The grid. Cell contents are in insertion order, which is deterministic; readers that
@@ -88,27 +100,27 @@ impl SpatialGrid {
 
     /// Files `entry` under `key`.
     pub fn insert(&mut self, key: u64, entry: GridEntry) {
-        let cell = self.cells.entry(key).or_default();
-        cell.sides[side_slot(entry.allegiance)] += 1;
-        cell.entries.push(entry);
+        self.cells.entry(key).or_default().sides[side_slot(entry.allegiance)].push(entry);
     }
 
     /// Removes `entity` from cell `key`.
     pub fn remove(&mut self, key: u64, entity: Entity) {
         if let Some(cell) = self.cells.get_mut(&key) {
-            if let Some(i) = cell.entries.iter().position(|e| e.entity == entity) {
-                let e = cell.entries.remove(i);
-                cell.sides[side_slot(e.allegiance)] -= 1;
+            for side in &mut cell.sides {
+                if let Some(i) = side.iter().position(|e| e.entity == entity) {
+                    side.remove(i);
+                    break;
+                }
             }
-            if cell.entries.is_empty() {
+            if cell.is_empty() {
                 self.cells.remove(&key);
             }
         }
     }
 
-    /// Ships in cell `key`.
-    pub fn cell(&self, key: u64) -> &[GridEntry] {
-        self.cells.get(&key).map(|c| c.entries.as_slice()).unwrap_or(&[])
+    /// Ships in cell `key` (grouped by side, each side in insertion order).
+    pub fn cell(&self, key: u64) -> impl Iterator<Item = &GridEntry> {
+        self.cells.get(&key).into_iter().flat_map(Cell::iter)
     }
 
     /// Ships in the 3×3 cells around `key`, skipping cells that hold no ship of a side in
@@ -117,20 +129,19 @@ impl SpatialGrid {
         (-1i16..=1)
             .flat_map(move |dx| (-1i16..=1).map(move |dy| neighbour_key(key, dx, dy)))
             .filter_map(move |k| self.cells.get(&k))
-            .filter(move |c| c.sides.iter().zip(sides).any(|(&n, want)| want && n > 0))
-            .flat_map(|c| c.entries.iter())
+            .flat_map(move |c| c.sides.iter().zip(sides).filter(|(_, want)| *want).flat_map(|(v, _)| v.iter()))
     }
 
     /// Ships in the 3×3 cells around `key`.
     pub fn around(&self, key: u64) -> impl Iterator<Item = &GridEntry> {
         (-1i16..=1)
             .flat_map(move |dx| (-1i16..=1).map(move |dy| neighbour_key(key, dx, dy)))
-            .flat_map(move |k| self.cell(k).iter())
+            .flat_map(move |k| self.cell(k))
     }
 
     /// Number of ships filed.
     pub fn len(&self) -> usize {
-        self.cells.values().map(|c| c.entries.len()).sum()
+        self.cells.values().map(Cell::len).sum()
     }
 
     /// True when no ship is filed.

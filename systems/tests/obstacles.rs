@@ -91,7 +91,7 @@ fn move_to_behind_a_planet_never_ends_a_tick_inside_and_stops_at_the_surface_or_
 
 #[test]
 fn a_ship_far_from_planets_is_bit_identical_to_a_galaxy_without_planets() {
-    let patrol = || ShipOrder::Patrol { points: vec![Vec2::new(-9000.0, 8000.0), Vec2::new(-4000.0, 9000.0), Vec2::new(-8000.0, 3000.0)], next: 0 };
+    let patrol = || ShipOrder::patrol(vec![Vec2::new(-9000.0, 8000.0), Vec2::new(-4000.0, 9000.0), Vec2::new(-8000.0, 3000.0)]);
     let (mut with, ew, fw) = app_with(one_planet());
     let (mut without, eo, fo) = app_with(vec![]);
     let a = ship(&mut with, ew, fw, ShipClass::Fighter, Vec2::new(-6000.0, 6000.0), 0.3, patrol());
