@@ -11,6 +11,7 @@ use glam::Vec2;
 use starforge_components::prelude::*;
 use starforge_components::tuning::ShipClassStats;
 
+use crate::obstacles::{ContactCandidates, ObstacleWorld};
 use crate::spatial::{GridEntry, SpatialGrid, cell_key};
 use crate::SimSystems;
 
@@ -73,6 +74,8 @@ pub fn move_ships(
     galaxy: Res<Galaxy>,
     index: Res<EntityIndex>,
     mut grid: ResMut<SpatialGrid>,
+    obstacles: Res<ObstacleWorld>,
+    mut contacts: ResMut<ContactCandidates>,
     mut ships: Query<
         (
             Entity,
@@ -97,7 +100,7 @@ pub fn move_ships(
             cell.0 = None;
         }
     }
-    let space = Space { galaxy: &galaxy, dt, cell_size };
+    let space = Space { galaxy: &galaxy, obstacles: &obstacles, dt, cell_size };
     // Attackers steer towards another ship's position: they move in a second, small pass,
     // once every other ship has moved (so the main pass needs no lookups).
     let mut attackers: Vec<(Entity, EntityId)> = Vec::new();
@@ -173,7 +176,7 @@ pub fn move_ships(
             *order = o;
         }
         let entry = GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 };
-        integrate_and_file(&space, &mut grid, entry, moving, &mut pos, &mut motion, &mut cell);
+        integrate_and_file(&space, &mut grid, &mut contacts, entry, moving, &mut pos, &mut motion, &mut cell);
     }
     for (e, target) in attackers {
         let goal = index.get(target).and_then(|t| ships.get(t).ok()).map(|t| *t.5);
@@ -192,22 +195,25 @@ pub fn move_ships(
             None => *order = ShipOrder::Idle,
         }
         let entry = GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 };
-        integrate_and_file(&space, &mut grid, entry, moving, &mut pos, &mut motion, &mut cell);
+        integrate_and_file(&space, &mut grid, &mut contacts, entry, moving, &mut pos, &mut motion, &mut cell);
     }
 }
 
 /// What integration needs to know about space.
 struct Space<'a> {
     galaxy: &'a Galaxy,
+    obstacles: &'a ObstacleWorld,
     dt: f32,
     cell_size: f32,
 }
 
 /// Moves a ship by its velocity (stopping it at the system's rim) and refiles it in the
 /// spatial grid if it changed cells. `was_moving`: whether it had a velocity before steering.
+#[expect(clippy::too_many_arguments, reason = "the hot loop's pieces, passed without bundling")]
 fn integrate_and_file(
     space: &Space,
     grid: &mut SpatialGrid,
+    contacts: &mut ContactCandidates,
     entry: GridEntry,
     was_moving: bool,
     pos: &mut Mut<Position>,
@@ -228,6 +234,7 @@ fn integrate_and_file(
         return; // did not move: same cell
     }
     let key = cell_key(pos.system, pos.local, space.cell_size);
+    contacts.note(space.obstacles, entry.entity, pos.system, key);
     if cell.0 != Some(key) {
         if let Some(old) = cell.0 {
             grid.remove(old, entry.entity);

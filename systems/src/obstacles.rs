@@ -38,10 +38,25 @@ pub struct ObstaclePlugin;
 
 impl Plugin for ObstaclePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ObstacleWorld>().add_systems(
+        app.init_resource::<ObstacleWorld>().init_resource::<ContactCandidates>().add_systems(
             FixedUpdate,
             resolve_planet_contacts.after(crate::movement::move_ships).in_set(SimSystems::Movement),
         );
+    }
+}
+
+/// Ships that moved this tick into a grid cell overlapping an obstacle, in the order
+/// movement saw them: filled by the Movement systems, drained by
+/// [`resolve_planet_contacts`] (so no pass over every ship is needed to find them).
+#[derive(Resource, Debug, Default)]
+pub struct ContactCandidates(pub Vec<Entity>);
+
+impl ContactCandidates {
+    /// Records `e` if cell `key` of its system overlaps an obstacle.
+    pub fn note(&mut self, obstacles: &ObstacleWorld, e: Entity, system: SystemId, key: u64) {
+        if obstacles.system(system).is_some_and(|s| s.cell_has_obstacle(key)) {
+            self.0.push(e);
+        }
     }
 }
 
@@ -201,9 +216,9 @@ pub fn resolve_planet_contacts(
     galaxy: Res<Galaxy>,
     mut obstacles: ResMut<ObstacleWorld>,
     mut grid: ResMut<SpatialGrid>,
-    mut candidates: Local<Vec<Entity>>,
+    mut candidates: ResMut<ContactCandidates>,
     mut ships: ParamSet<(
-        Query<(Entity, Ref<Position>, &GridCell), (With<Ship>, Without<Transit>)>,
+        Query<(Entity, &Position, &GridCell), (With<Ship>, Without<Transit>)>,
         Query<(&EntityId, &Owner, &Allegiance, &mut Position, &mut Motion, &mut GridCell), (With<Ship>, Without<Transit>)>,
     )>,
 ) {
@@ -212,23 +227,20 @@ pub fn resolve_planet_contacts(
     if rebuilt {
         *obstacles = ObstacleWorld::build(&galaxy, cell_size);
     }
-    // Pass 1, narrow and read-only: ships that moved into a cell that overlaps an obstacle.
-    candidates.clear();
-    for (e, pos, cell) in &ships.p0() {
-        if (rebuilt || pos.is_changed())
-            && obstacles.systems.get(pos.system.0 as usize).is_some_and(|sys| {
-                // The grid cell move_ships just filed the ship under (computed if unfiled).
-                let key = cell.0.unwrap_or_else(|| cell_key(pos.system, pos.local, cell_size));
-                sys.cell_has_obstacle(key)
-            })
-        {
-            candidates.push(e);
+    // Pass 1: the ships that moved into a cell overlapping an obstacle (noted by movement);
+    // after a rebuild, every ship in such a cell (narrow read-only scan).
+    if rebuilt {
+        candidates.0.clear();
+        for (e, pos, cell) in &ships.p0() {
+            let key = cell.0.unwrap_or_else(|| cell_key(pos.system, pos.local, cell_size));
+            candidates.note(&obstacles, e, pos.system, key);
         }
     }
+    let candidates = std::mem::take(&mut candidates.0);
     // Pass 2: rapier point queries and the push-out, in query order (deterministic).
     let mut q = ships.p1();
     let mut pushed = 0;
-    for &e in candidates.iter() {
+    for &e in &candidates {
         let Ok((id, owner, allegiance, mut pos, mut motion, mut cell)) = q.get_mut(e) else { continue };
         let Some(sys) = obstacles.systems.get(pos.system.0 as usize) else { continue };
         let (mut p, mut v) = (pos.local, motion.vel);
