@@ -68,6 +68,7 @@ pub fn advance_transits(
 /// Steers every ship in a system according to its order, integrates it, and keeps the
 /// spatial grid up to date.
 #[expect(clippy::type_complexity, reason = "one query over the hot ship columns")]
+#[expect(clippy::too_many_arguments, reason = "a system's parameters are its dependencies")]
 pub fn move_ships(
     mut commands: Commands,
     tuning: Res<Tuning>,
