@@ -112,8 +112,14 @@ pub enum ShipOrder {
     },
     /// Fly to a point in the current system and stop there.
     MoveTo(Vec2),
-    /// Follow hyperlanes: the remaining systems to visit, next first.
-    Jump(Vec<SystemId>),
+    /// Follow hyperlanes.
+    Jump {
+        /// The remaining systems to visit, next first (never empty).
+        path: Vec<SystemId>,
+        /// `path[0]`, kept inline: the movement hot loop reads it every tick and should not
+        /// chase the heap pointer of every travelling ship.
+        next: SystemId,
+    },
     /// Close to weapon range of this target and fire at it.
     Attack(EntityId),
     /// Fly between these points in a loop.
@@ -129,6 +135,14 @@ pub enum ShipOrder {
 }
 
 impl ShipOrder {
+    /// A jump order along `path` (`Idle` if the path is empty).
+    pub fn jump(path: Vec<SystemId>) -> ShipOrder {
+        match path.first() {
+            Some(&next) => ShipOrder::Jump { path, next },
+            None => ShipOrder::Idle,
+        }
+    }
+
     /// A patrol order starting at the first waypoint (`Idle` if there is none).
     pub fn patrol(points: Vec<Vec2>) -> ShipOrder {
         match points.first() {

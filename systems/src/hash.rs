@@ -53,9 +53,10 @@ fn order(h: &mut Fnv64, o: &ShipOrder) {
             h.write_u8(2);
             v2(h, *p);
         }
-        ShipOrder::Jump(path) => {
+        ShipOrder::Jump { path, next } => {
             h.write_u8(3);
             path.hash(h);
+            next.hash(h);
         }
         ShipOrder::Attack(t) => {
             h.write_u8(4);

@@ -213,7 +213,7 @@ fn fleet_order(t: &mut IntentTargets, empire: EntityId, fleet: EntityId, order: 
             if path.is_empty() {
                 return Err(RejectReason::InvalidValue { field: "destination", expected: "another system" });
             }
-            route_order = Some(ShipOrder::Jump(path));
+            route_order = Some(ShipOrder::jump(path));
         }
         FleetOrder::Stop => {}
     }

@@ -4,6 +4,7 @@
 //! and turn caps); see `docs/ARCHITECTURE.md` for why and what rapier does.
 
 use std::f32::consts::{PI, TAU};
+use std::ops::DerefMut;
 
 use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
@@ -19,6 +20,8 @@ use crate::SimSystems;
 pub const ARRIVE_RADIUS: f32 = 25.0;
 /// Within this distance (metres) of a gate, a ship enters hyperspace.
 pub const GATE_RADIUS: f32 = 300.0;
+/// Squared velocity error (m²/s²) below which a cruising ship counts as on course.
+const CRUISE_TOLERANCE_SQ: f32 = 1e-4;
 /// An attacking ship holds at this fraction of its weapon range from the target.
 pub const ATTACK_STANDOFF: f32 = 0.7;
 
@@ -52,13 +55,9 @@ pub fn advance_transits(
         pos.system = transit.to;
         pos.local = galaxy.gate_position(transit.to, from);
         motion.vel = Vec2::ZERO;
-        if let ShipOrder::Jump(path) = &mut *order {
-            if path.first() == Some(&transit.to) {
-                path.remove(0);
-            }
-            if path.is_empty() {
-                *order = ShipOrder::Idle;
-            }
+        if let ShipOrder::Jump { path, .. } = &*order {
+            let rest = if path.first() == Some(&transit.to) { path[1..].to_vec() } else { path.clone() };
+            *order = ShipOrder::jump(rest);
         }
         stats.jumps += 1;
         commands.entity(e).remove::<Transit>();
@@ -152,8 +151,9 @@ pub fn move_ships(
                 attackers.push((e, *target));
                 continue;
             }
-            ShipOrder::Jump(path) => match path.first().copied() {
-                Some(next) => {
+            ShipOrder::Jump { next, .. } => {
+                let next = *next;
+                {
                     let gate = galaxy.gate_position(pos.system, next);
                     if pos.local.distance(gate) <= GATE_RADIUS {
                         let Some((_, lane)) = galaxy.lane_between(pos.system, next) else {
@@ -170,8 +170,7 @@ pub fn move_ships(
                     }
                     steer(pos.local, &mut motion, gate, stats, dt, 0.0);
                 }
-                None => new_order = Some(ShipOrder::Idle),
-            },
+            }
         }
         if let Some(o) = new_order {
             *order = o;
@@ -278,9 +277,27 @@ fn brake(motion: &mut Motion, stats: &ShipClassStats, dt: f32) {
 /// Turns towards `goal` within the turn cap and accelerates along the heading, slowing down
 /// to arrive. Returns true when within `arrive` metres and nearly stopped (the ship is then
 /// halted).
-pub fn steer(pos: Vec2, motion: &mut Motion, goal: Vec2, stats: &ShipClassStats, dt: f32, arrive: f32) -> bool {
+///
+/// Generic over the handle so that a Bevy `Mut<Motion>` is only marked changed when the
+/// motion really changes: a ship cruising straight at its goal at top speed is not touched.
+pub fn steer<M: DerefMut<Target = Motion>>(
+    pos: Vec2,
+    motion: &mut M,
+    goal: Vec2,
+    stats: &ShipClassStats,
+    dt: f32,
+    arrive: f32,
+) -> bool {
     let to = goal - pos;
     let dist = to.length();
+    // Cruising: beyond braking distance and already flying straight at the goal at top
+    // speed, steering would change nothing (the direction to a fixed goal does not change
+    // along a straight line), so skip it — no trigonometry, no write.
+    let braking = stats.max_speed * stats.max_speed / (2.0 * stats.acceleration);
+    if dist > braking + arrive && (to * (stats.max_speed / dist)).distance_squared(motion.vel) < CRUISE_TOLERANCE_SQ {
+        return false;
+    }
+    let motion: &mut Motion = motion;
     if dist <= arrive.max(0.5) {
         if motion.vel.length() <= stats.acceleration * dt {
             motion.vel = Vec2::ZERO;
@@ -327,7 +344,7 @@ mod tests {
         let mut arrived = false;
         for _ in 0..20_000 {
             let before = (m.heading, m.vel);
-            if steer(pos, &mut m, goal, &s, dt, ARRIVE_RADIUS) {
+            if steer(pos, &mut &mut m, goal, &s, dt, ARRIVE_RADIUS) {
                 arrived = true;
                 break;
             }

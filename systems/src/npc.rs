@@ -102,7 +102,7 @@ pub fn think_fleets(
         }
         let Some(lead) = fleet.ships.first().and_then(|s| index.get(*s)).and_then(|s| ships.get(s).ok()) else { continue };
         let (pos, order, in_transit) = lead;
-        if in_transit || matches!(order, ShipOrder::Jump(_)) {
+        if in_transit || matches!(order, ShipOrder::Jump { .. }) {
             continue; // under way
         }
         let here = pos.system;
