@@ -8,33 +8,6 @@ use glam::Vec2;
 use starforge_components::prelude::*;
 use starforge_systems::prelude::*;
 
-/// Everything held, per ledger kind: empires' credits and stockpiles, escrow in open orders,
-/// ship cargo.
-fn holdings(app: &mut bevy_app::App) -> [i64; 5] {
-    let world = app.world_mut();
-    let mut held = [0i64; 5];
-    let mut empires = world.query::<(&Credits, &Stockpile)>();
-    for (c, s) in empires.iter(world) {
-        assert!(c.0 >= 0, "negative credits: {c:?}");
-        held[Ledger::CREDITS] += c.0;
-        for r in ResourceKind::ALL {
-            assert!(s.0.get(r) >= 0, "negative {r:?}: {s:?}");
-            held[Ledger::resource(r)] += s.0.get(r);
-        }
-    }
-    let mut cargo = world.query::<&Cargo>();
-    for c in cargo.iter(world) {
-        for r in ResourceKind::ALL {
-            held[Ledger::resource(r)] += c.0.get(r);
-        }
-    }
-    for o in world.resource::<Market>().orders_sorted() {
-        held[Ledger::CREDITS] += o.escrow_credits();
-        held[Ledger::resource(o.resource)] += o.escrow_goods();
-    }
-    held
-}
-
 #[test]
 fn value_is_conserved_over_a_long_run() {
     let mut app = sim_app(
