@@ -219,7 +219,10 @@ pub fn resolve_planet_contacts(
     mut candidates: ResMut<ContactCandidates>,
     mut ships: ParamSet<(
         Query<(Entity, &Position, &GridCell), (With<Ship>, Without<Transit>)>,
-        Query<(&EntityId, &Owner, &Allegiance, &mut Position, &mut Motion, &mut GridCell), (With<Ship>, Without<Transit>)>,
+        Query<
+            (&EntityId, &Owner, &Allegiance, &mut Position, &mut Motion, &mut GridCell, &mut ShipOrder),
+            (With<Ship>, Without<Transit>),
+        >,
     )>,
 ) {
     let cell_size = tuning.world.grid_cell_size;
@@ -236,12 +239,12 @@ pub fn resolve_planet_contacts(
             candidates.note(&obstacles, e, pos.system, key);
         }
     }
-    let candidates = std::mem::take(&mut candidates.0);
-    // Pass 2: rapier point queries and the push-out, in query order (deterministic).
+    let list = std::mem::take(&mut candidates.0);
+    // Pass 2: rapier point queries and the push-out, in the order movement noted them.
     let mut q = ships.p1();
     let mut pushed = 0;
-    for &e in &candidates {
-        let Ok((id, owner, allegiance, mut pos, mut motion, mut cell)) = q.get_mut(e) else { continue };
+    for &e in &list {
+        let Ok((id, owner, allegiance, mut pos, mut motion, mut cell, mut order)) = q.get_mut(e) else { continue };
         let Some(sys) = obstacles.systems.get(pos.system.0 as usize) else { continue };
         let (mut p, mut v) = (pos.local, motion.vel);
         if !sys.resolve(&mut p, &mut v) {
@@ -249,6 +252,13 @@ pub fn resolve_planet_contacts(
         }
         pushed += 1;
         pos.local = p;
+        if matches!(*order, ShipOrder::MoveTo(goal) if sys.contains(goal)) {
+            // Its goal is inside this obstacle: as close as it gets. Stop here.
+            *order = ShipOrder::Idle;
+            v = Vec2::ZERO;
+        } else {
+            v = slide(motion.vel, v);
+        }
         if motion.vel != v {
             motion.vel = v;
         }
@@ -262,7 +272,25 @@ pub fn resolve_planet_contacts(
             }
         }
     }
-    obstacles.last = (candidates.len() as u32, pushed);
+    obstacles.last = (list.len() as u32, pushed);
+    // Hand the (cleared) buffer back so its allocation is reused next tick.
+    candidates.0 = list;
+    candidates.0.clear();
+}
+
+/// A ship that lost most of its speed against an obstacle (it was flying into it) slides
+/// along the surface at its old speed, towards the side its velocity leaned to, instead of
+/// pressing into it forever: steering then takes it round the obstacle to its goal.
+/// `before` is the velocity before the push-out, `after` the velocity without the inward part.
+pub fn slide(before: Vec2, after: Vec2) -> Vec2 {
+    let speed2 = before.length_squared();
+    if after.length_squared() >= 0.25 * speed2 {
+        return after;
+    }
+    let inward = before - after;
+    let Some(tangent) = Vec2::new(-inward.y, inward.x).try_normalize() else { return after };
+    let side = if before.dot(tangent) >= 0.0 { tangent } else { -tangent };
+    side * speed2.sqrt()
 }
 
 #[cfg(test)]
