@@ -102,13 +102,18 @@ pub enum ShipOrder {
     #[default]
     Idle,
     /// Manual flight from pilot intents: throttle and turn in [-1, 1]; guns only when `fire`.
+    /// Lasts until tick `until` (a few ticks: clients send pilot intents every tick).
     Manual {
         /// Throttle along the heading, -1 (full reverse) to 1 (full ahead).
         thrust: f32,
         /// Turn rate as a fraction of the class cap; positive = counter-clockwise.
         turn: f32,
-        /// Whether the guns may fire this tick.
+        /// Whether the guns may fire.
         fire: bool,
+        /// Tick from which this input no longer applies (the ship then holds position): a
+        /// client that stops sending pilot intents, or disconnects, does not leave its ship
+        /// flying in circles forever.
+        until: u64,
     },
     /// Fly to a point in the current system and stop there.
     MoveTo(Vec2),

@@ -79,8 +79,8 @@ type Persisted = Or<(
     Changed<ShipOrder>,
     Changed<Transit>,
     Changed<Fleet>,
-    Changed<Colony>,
-    (Changed<Buildings>, Changed<ConstructionQueue>, Changed<ShipyardQueue>),
+    Or<(Changed<Colony>, Changed<Buildings>, Changed<ConstructionQueue>, Changed<ShipyardQueue>)>,
+    Or<(Changed<ShipCensus>, Changed<NpcBrain>)>,
 )>;
 
 /// Merges this tick's added/changed persisted components into [`PendingChanges`].
@@ -139,5 +139,42 @@ mod tests {
         let taken = app.world_mut().resource_mut::<PendingChanges>().take();
         assert_eq!(taken, pending);
         assert!(app.world().resource::<PendingChanges>().is_empty(), "take empties the set");
+    }
+}
+
+#[cfg(test)]
+mod colony_tests {
+    use super::*;
+    use bevy_app::FixedMain;
+    use starforge_systems::prelude::*;
+    use starforge_systems::spawn::*;
+
+    #[test]
+    fn a_build_order_at_a_colony_at_its_cap_is_collected() {
+        let mut app = App::new();
+        app.insert_resource(Tuning::default());
+        app.add_plugins((SimulationPlugin, PersistencePlugin));
+        app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
+        app.finish();
+        app.cleanup();
+        generate_world(app.world_mut(), &GenParams { seed: 2, systems: Some(5), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+        let world = app.world_mut();
+        let mut stock = ResourceAmounts::default();
+        *stock.get_mut(ResourceKind::Minerals) = 1_000_000;
+        let empire = spawn_empire(world, "P", EmpireKind::Player, 1_000_000_000, stock);
+        // Population exactly at the base cap: the colony itself does not change.
+        let cap = (Tuning::default().economy.base_population_cap * 1000.0) as i64;
+        let colony = spawn_colony(world, empire, "Capped", SystemId(0), 0, cap, Buildings::default());
+        app.world_mut().run_schedule(FixedMain);
+        app.world_mut().resource_mut::<PendingChanges>().take();
+        app.world_mut().resource_mut::<IntentQueue>().0.push(QueuedIntent {
+            empire,
+            client_ref: 1,
+            intent: Intent::Build { colony, building: BuildingKind::Mine },
+        });
+        app.world_mut().run_schedule(FixedMain);
+        let pending = app.world_mut().resource_mut::<PendingChanges>().take();
+        assert!(pending.upserts.contains(&colony), "the queued building must be collected: {pending:?}");
+        assert!(pending.upserts.contains(&empire), "and the credits it cost");
     }
 }

@@ -143,11 +143,17 @@ pub fn fight(
     let mut shots: Vec<Shot> = Vec::new();
     let mut retargets: Vec<(Entity, Option<(EntityId, Entity)>)> = Vec::new();
     for (e, id, ship, owner, alleg, pos, weapon, order, target, cell, ..) in &ships {
-        if tick < weapon.ready_tick || !contested.get(pos.system.0 as usize).copied().unwrap_or(false) {
+        let forced = match order {
+            ShipOrder::Attack(t) => Some(*t),
+            _ => None,
+        };
+        // Outside contested systems only an explicit attack order can start a fight.
+        let contested_here = contested.get(pos.system.0 as usize).copied().unwrap_or(false);
+        if tick < weapon.ready_tick || !(contested_here || forced.is_some()) {
             continue;
         }
         let may_fire = match order {
-            ShipOrder::Manual { fire, .. } => *fire,
+            ShipOrder::Manual { fire, until, .. } => *fire && tick < *until,
             _ => true,
         };
         if !may_fire {
@@ -155,10 +161,6 @@ pub fn fight(
         }
         let stats = tuning.class(ship.class);
         let range2 = stats.range * stats.range;
-        let forced = match order {
-            ShipOrder::Attack(t) => Some(*t),
-            _ => None,
-        };
         let valid = |tid: EntityId, te: Entity| -> bool {
             let Ok((_, towner, talleg, tpos)) = view.get(te) else { return false };
             let Ok(h) = hulls.get(te) else { return false };
@@ -167,37 +169,41 @@ pub fn fight(
                 && tpos.local.distance_squared(pos.local) <= range2
                 && (forced == Some(tid) || hostile(alleg.0, owner.0, talleg.0, towner.0))
         };
-        let mut chosen = target.0.filter(|&(tid, te)| valid(tid, te));
-        if chosen.is_none() {
-            if let Some(f) = forced.and_then(|f| Some((f, index.get(f)?))).filter(|&(f, fe)| valid(f, fe)) {
-                chosen = Some(f);
-            } else if target.0.is_some() || (tick + id.0).is_multiple_of(combat.retarget_interval_ticks.max(1) as u64) {
-                let Some(key) = cell.0 else { continue };
-                let mut best: Option<(f32, EntityId, Entity)> = None;
-                for c in grid.around_sides(key, hostile_sides(alleg.0)) {
-                    if !hostile(alleg.0, owner.0, c.allegiance, c.owner) {
-                        continue;
-                    }
-                    let Ok((tship, _, _, tpos)) = view.get(c.entity) else { continue };
-                    let d2 = tpos.local.distance_squared(pos.local);
-                    if d2 > range2 {
-                        continue;
-                    }
-                    let Ok(h) = hulls.get(c.entity) else { continue };
-                    let tstats = tuning.class(tship.class);
-                    let score = combat.weight_low_hull * (1.0 - h.0 / tstats.hull).clamp(0.0, 1.0)
-                        + combat.weight_near * (1.0 - d2.sqrt() / stats.range)
-                        + combat.weight_threat * tstats.threat / max_threat;
-                    let better = match best {
-                        None => true,
-                        Some((s, bid, _)) => score > s || (score == s && c.id < bid),
-                    };
-                    if better {
-                        best = Some((score, c.id, c.entity));
-                    }
+        // An ordered target in range comes first; then the current target while it stays valid.
+        let mut chosen = forced
+            .and_then(|f| Some((f, index.get(f)?)))
+            .filter(|&(f, fe)| valid(f, fe))
+            .or_else(|| target.0.filter(|&(tid, te)| valid(tid, te)));
+        // No target: look for one (on losing one, and every retarget interval, staggered).
+        let due = target.0.is_some() || (tick + id.0).is_multiple_of(combat.retarget_interval_ticks.max(1) as u64);
+        if chosen.is_none() && due {
+            let Some(key) = cell.0 else { continue };
+            let mut best: Option<(f32, EntityId, Entity)> = None;
+            // Enough rings of cells to cover the weapon range, whatever the cell size.
+            let rings = (stats.range / grid.cell_size).ceil().clamp(1.0, 8.0) as i16;
+            for c in grid.around_sides(key, rings, hostile_sides(alleg.0)) {
+                if !hostile(alleg.0, owner.0, c.allegiance, c.owner) {
+                    continue;
                 }
-                chosen = best.map(|(_, tid, te)| (tid, te));
+                let Ok((tship, _, _, tpos)) = view.get(c.entity) else { continue };
+                let d2 = tpos.local.distance_squared(pos.local);
+                if d2 > range2 {
+                    continue;
+                }
+                let Ok(h) = hulls.get(c.entity) else { continue };
+                let tstats = tuning.class(tship.class);
+                let score = combat.weight_low_hull * (1.0 - h.0 / tstats.hull).clamp(0.0, 1.0)
+                    + combat.weight_near * (1.0 - d2.sqrt() / stats.range)
+                    + combat.weight_threat * tstats.threat / max_threat;
+                let better = match best {
+                    None => true,
+                    Some((s, bid, _)) => score > s || (score == s && c.id < bid),
+                };
+                if better {
+                    best = Some((score, c.id, c.entity));
+                }
             }
+            chosen = best.map(|(_, tid, te)| (tid, te));
         }
         if chosen != target.0 {
             retargets.push((e, chosen));

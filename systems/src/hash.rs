@@ -43,11 +43,12 @@ fn v2(h: &mut Fnv64, v: glam::Vec2) {
 fn order(h: &mut Fnv64, o: &ShipOrder) {
     match o {
         ShipOrder::Idle => h.write_u8(0),
-        ShipOrder::Manual { thrust, turn, fire } => {
+        ShipOrder::Manual { thrust, turn, fire, until } => {
             h.write_u8(1);
             f(h, *thrust);
             f(h, *turn);
             fire.hash(h);
+            until.hash(h);
         }
         ShipOrder::MoveTo(p) => {
             h.write_u8(2);
@@ -64,6 +65,7 @@ fn order(h: &mut Fnv64, o: &ShipOrder) {
         }
         ShipOrder::Patrol { points, next, goal } => {
             h.write_u8(5);
+            points.len().hash(h);
             points.iter().for_each(|p| v2(h, *p));
             next.hash(h);
             v2(h, *goal);

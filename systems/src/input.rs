@@ -27,6 +27,13 @@ impl Plugin for InputPlugin {
     }
 }
 
+/// Ticks a pilot intent keeps steering its ship without a newer one (1 s at 20 Hz): covers
+/// lost packets, then the ship holds position.
+pub const PILOT_INPUT_TICKS: u64 = 20;
+
+/// Formation slots keep this far (metres) inside a system's rim.
+const RIM_MARGIN: f32 = 50.0;
+
 /// Largest distance between formation slots of one fleet (metres).
 const FORMATION_SPACING: f32 = 60.0;
 
@@ -88,7 +95,8 @@ fn apply_one(t: &mut IntentTargets, q: &QueuedIntent) -> Result<Option<EntityId>
             if in_transit {
                 return Err(RejectReason::InTransit);
             }
-            *order = ShipOrder::Manual { thrust: *thrust, turn: *turn, fire: *fire };
+            let until = t.tick.0 + PILOT_INPUT_TICKS;
+            *order = ShipOrder::Manual { thrust: *thrust, turn: *turn, fire: *fire, until };
             Ok(None)
         }
         Intent::Fleet { fleet, order } => fleet_order(t, q.empire, *fleet, order).map(|_| None),
@@ -156,14 +164,14 @@ fn fleet_order(t: &mut IntentTargets, empire: EntityId, fleet: EntityId, order: 
     if owner.0 != empire {
         return Err(RejectReason::NotOwner { what: "fleet" });
     }
-    // Ships that can take orders now: those not in hyperspace, with the fleet's system.
+    // Ships that can take orders now: those not in hyperspace and in the fleet's system (the
+    // system of its first such member; a fleet split by a jump obeys where its lead is).
     let mut ready = Vec::with_capacity(members.ships.len());
     let mut system = None;
     for &sid in &members.ships {
         let Some(e) = t.index.get(sid) else { continue };
         let Ok((_, pos, _, in_transit)) = t.ships.get(e) else { continue };
-        if !in_transit {
-            system.get_or_insert(pos.system);
+        if !in_transit && *system.get_or_insert(pos.system) == pos.system {
             ready.push(e);
         }
     }
@@ -174,9 +182,11 @@ fn fleet_order(t: &mut IntentTargets, empire: EntityId, fleet: EntityId, order: 
             RejectReason::InTransit
         });
     };
+    // Formation slots stay inside the system's space (a slot past the rim could never be reached).
+    let room = t.galaxy.system(system).map_or(0.0, |s| s.radius - RIM_MARGIN).max(0.0);
     let new_order = |i: usize| -> ShipOrder {
         match order {
-            FleetOrder::MoveTo { point } => ShipOrder::MoveTo(*point + formation_offset(i)),
+            FleetOrder::MoveTo { point } => ShipOrder::MoveTo((*point + formation_offset(i)).clamp_length_max(room)),
             FleetOrder::Attack { target } => ShipOrder::Attack(*target),
             FleetOrder::Patrol { points } => ShipOrder::patrol(points.clone()),
             FleetOrder::Stop => ShipOrder::Idle,

@@ -67,12 +67,9 @@ pub fn advance_transits(
 /// Steers every ship in a system according to its order, integrates it, and keeps the
 /// spatial grid up to date.
 #[expect(clippy::type_complexity, reason = "one query over the hot ship columns")]
-#[expect(clippy::too_many_arguments, reason = "a system's parameters are its dependencies")]
 pub fn move_ships(
     mut commands: Commands,
-    tuning: Res<Tuning>,
-    galaxy: Res<Galaxy>,
-    index: Res<EntityIndex>,
+    (tick, tuning, galaxy, index): (Res<SimTick>, Res<Tuning>, Res<Galaxy>, Res<EntityIndex>),
     mut grid: ResMut<SpatialGrid>,
     obstacles: Res<ObstacleWorld>,
     mut contacts: ResMut<ContactCandidates>,
@@ -116,6 +113,13 @@ pub fn move_ships(
         let mut new_order = None;
         match &*order {
             ShipOrder::Idle => {
+                if moving {
+                    brake(&mut motion, stats, dt);
+                }
+            }
+            ShipOrder::Manual { until, .. } if tick.0 >= *until => {
+                // The pilot stopped sending input: hold position.
+                new_order = Some(ShipOrder::Idle);
                 if moving {
                     brake(&mut motion, stats, dt);
                 }
@@ -178,6 +182,8 @@ pub fn move_ships(
         let entry = GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 };
         integrate_and_file(&space, &mut grid, &mut contacts, entry, moving, &mut pos, &mut motion, &mut cell);
     }
+    // In id order, so the result does not depend on storage order (e.g. after a restore).
+    attackers.sort_by_key(|&(e, _)| ships.get(e).map(|s| *s.1).ok());
     for (e, target) in attackers {
         let goal = index.get(target).and_then(|t| ships.get(t).ok()).map(|t| *t.5);
         let Ok((_, id, ship, owner, allegiance, mut pos, mut motion, mut order, mut cell)) = ships.get_mut(e) else {

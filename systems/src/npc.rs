@@ -187,7 +187,9 @@ pub fn think_empires(
         .collect();
     owned.sort_by_key(|c| (c.0, c.1));
     for (empire, mut credits, mut stock, ships, faction) in thinking {
-        let mut rng = stream(seed.0, u32::MAX, tick ^ (empire.0 << 20), Purpose::Npc);
+        // Empire brains use the upper half of the "system" coordinate, so their streams never
+        // meet a real system's.
+        let mut rng = stream(seed.0, 0x8000_0000 | (empire.0 as u32 & 0x7fff_ffff), tick, Purpose::Npc);
         let mut push = |intent| queue.0.push(QueuedIntent { empire, client_ref: 0, intent });
         // Trade: quote around the last price; both sides, so quotes of different empires cross.
         let expiry = npc.think_interval_ticks.saturating_mul(10).clamp(1, tuning.market.max_expiry_ticks);

@@ -123,11 +123,11 @@ impl SpatialGrid {
         self.cells.get(&key).into_iter().flat_map(Cell::iter)
     }
 
-    /// Ships in the 3×3 cells around `key`, skipping cells that hold no ship of a side in
-    /// `sides` (see [`hostile_sides`]): a hostile scan never walks a cell of friends.
-    pub fn around_sides(&self, key: u64, sides: [bool; 4]) -> impl Iterator<Item = &GridEntry> {
-        (-1i16..=1)
-            .flat_map(move |dx| (-1i16..=1).map(move |dy| neighbour_key(key, dx, dy)))
+    /// Ships of the sides in `sides` (see [`hostile_sides`]) in the cells up to `rings` cells
+    /// around `key` (1 = the 3×3 block): a hostile scan never walks a ship of a friendly side.
+    pub fn around_sides(&self, key: u64, rings: i16, sides: [bool; 4]) -> impl Iterator<Item = &GridEntry> {
+        (-rings..=rings)
+            .flat_map(move |dx| (-rings..=rings).map(move |dy| neighbour_key(key, dx, dy)))
             .filter_map(move |k| self.cells.get(&k))
             .flat_map(move |c| c.sides.iter().zip(sides).filter(|(_, want)| *want).flat_map(|(v, _)| v.iter()))
     }

@@ -119,3 +119,38 @@ fn market_orders_place_and_cancel_through_intents_with_escrow() {
     assert_eq!(closed[0].why, OrderCloseReason::Cancelled);
     assert!(get::<Credits>(&app, a.empire).expect("credits").0 >= credits0, "escrow refunded");
 }
+
+#[test]
+fn pilot_input_steers_then_lapses_when_the_client_goes_quiet() {
+    // Alone in the galaxy (two players in one system would fight).
+    let mut app = sim_app(Tuning::default(), &GenParams { seed: 3, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+    let a = player(&mut app, "Solo", 1);
+    tick(&mut app, 1);
+    let start = get::<Position>(&app, a.ships[0]).expect("pos").local;
+    push(&mut app, a.empire, 1, Intent::Pilot { ship: a.ships[0], thrust: 1.0, turn: 0.2, fire: false });
+    tick(&mut app, 1);
+    assert!(matches!(get::<ShipOrder>(&app, a.ships[0]), Some(ShipOrder::Manual { .. })), "pilot input applies");
+    tick(&mut app, starforge_systems::input::PILOT_INPUT_TICKS as u32);
+    assert_eq!(get::<ShipOrder>(&app, a.ships[0]), Some(ShipOrder::Idle), "without new input the ship holds position");
+    let moved = get::<Position>(&app, a.ships[0]).expect("pos").local.distance(start);
+    assert!(moved > 10.0, "it flew while piloted: {moved} m");
+    tick(&mut app, 400);
+    assert_eq!(get::<Motion>(&app, a.ships[0]).expect("motion").vel, Vec2::ZERO, "and then braked to a halt");
+}
+
+#[test]
+fn an_attack_order_on_a_neutral_ship_is_carried_out() {
+    use starforge_systems::spawn::*;
+    let (mut app, a, _) = world();
+    // A lone trader next to Alice's fleet: nobody would fight here unprovoked.
+    let world = app.world_mut();
+    let trader = spawn_empire(world, "Neutral Hauler", EmpireKind::Npc(Faction::Traders), 0, ResourceAmounts::default());
+    let tf = spawn_fleet(world, trader, None);
+    let victim = spawn_ship(world, ShipClass::Freighter, trader, tf, Position { system: SystemId(0), local: Vec2::new(400.0, 300.0) }, 0.0);
+    tick(&mut app, 50);
+    assert!(drain::<ShipDestroyed>(&mut app).is_empty(), "no unprovoked fight between a player and a trader");
+    push(&mut app, a.empire, 1, Intent::Fleet { fleet: a.fleet, order: FleetOrder::Attack { target: victim } });
+    tick(&mut app, 2000);
+    let destroyed = drain::<ShipDestroyed>(&mut app);
+    assert!(destroyed.iter().any(|d| d.ship == victim && d.by == a.empire), "the ordered attack destroys the freighter: {destroyed:?}");
+}
