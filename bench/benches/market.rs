@@ -79,10 +79,7 @@ impl State {
             }
             let (credits, stock) = (&mut self.credits, &mut self.stock);
             let settle = &mut |e: MarketEvent| match e {
-                MarketEvent::Trade {
-                    trade,
-                    buyer_refund,
-                } => {
+                MarketEvent::Trade { trade, buyer_refund } => {
                     fills += 1;
                     let b = (trade.buyer.0 - 1) as usize;
                     let s = (trade.seller.0 - 1) as usize;
@@ -96,10 +93,8 @@ impl State {
                     *stock[o].0.get_mut(order.resource) += order.escrow_goods();
                 }
             };
-            self.market
-                .match_incoming(self.tick, tuning.fee_bps, |_| true, settle);
-            self.market
-                .update_tickers(self.tick, tuning.ticker_window_ticks);
+            self.market.match_incoming(self.tick, tuning.fee_bps, |_| true, settle);
+            self.market.update_tickers(self.tick, tuning.ticker_window_ticks);
             self.tick += 1;
         }
         fills
@@ -110,28 +105,15 @@ impl State {
 fn stream(rng: &mut Stream, n: usize, crossing: bool) -> Vec<Spec> {
     (0..n)
         .map(|_| {
-            let side = if rng.below(2) == 0 {
-                Side::Buy
-            } else {
-                Side::Sell
-            };
+            let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
             // Passive orders: 1..=10_000 milli away from mid on their own side; a crossing
             // order reaches up to 3_000 milli into the other side.
-            let off = if crossing && rng.below(4) == 0 {
-                -rng.below(3_000) - 1
-            } else {
-                rng.below(10_000) + 1
-            };
+            let off = if crossing && rng.below(4) == 0 { -rng.below(3_000) - 1 } else { rng.below(10_000) + 1 };
             let price = match side {
                 Side::Buy => MID - off,
                 Side::Sell => MID + off,
             };
-            Spec {
-                owner: rng.below(OWNERS as u64) as usize,
-                side,
-                price,
-                qty: 1 + rng.below(50),
-            }
+            Spec { owner: rng.below(OWNERS as u64) as usize, side, price, qty: 1 + rng.below(50) }
         })
         .collect()
 }
@@ -139,9 +121,7 @@ fn stream(rng: &mut Stream, n: usize, crossing: bool) -> Vec<Spec> {
 fn setup(tuning: &MarketTuning) -> State {
     let mut st = State {
         market: Market::default(),
-        ids: IdAllocator {
-            next: OWNERS as u64 + 1,
-        },
+        ids: IdAllocator { next: OWNERS as u64 + 1 },
         credits: vec![Credits(i64::MAX / 4); OWNERS],
         stock: vec![Stockpile(ResourceAmounts([i64::MAX / 4; 4])); OWNERS],
         tick: 0,
@@ -149,11 +129,7 @@ fn setup(tuning: &MarketTuning) -> State {
     let mut rng = Stream(7);
     let book = stream(&mut rng, RESTING, false);
     st.run(tuning, &book, 1_000);
-    assert_eq!(
-        st.market.resting(),
-        RESTING,
-        "the seeded book rests completely"
-    );
+    assert_eq!(st.market.resting(), RESTING, "the seeded book rests completely");
     st
 }
 
@@ -169,19 +145,14 @@ fn market(c: &mut Criterion) {
     for per_tick in [N, 200] {
         let specs = stream(&mut rng, N, true);
         let fills = base.clone().run(&tuning, &specs, per_tick);
-        eprintln!(
-            "market bench: {N} orders, {per_tick} per tick, {fills} fills, {RESTING} resting at start"
-        );
-        g.bench_function(
-            format!("place_and_match_100k_book_{per_tick}_per_tick"),
-            |b| {
-                b.iter_batched_ref(
-                    || base.clone(),
-                    |st| black_box(st.run(&tuning, &specs, per_tick)),
-                    BatchSize::LargeInput,
-                )
-            },
-        );
+        eprintln!("market bench: {N} orders, {per_tick} per tick, {fills} fills, {RESTING} resting at start");
+        g.bench_function(format!("place_and_match_100k_book_{per_tick}_per_tick"), |b| {
+            b.iter_batched_ref(
+                || base.clone(),
+                |st| black_box(st.run(&tuning, &specs, per_tick)),
+                BatchSize::LargeInput,
+            )
+        });
     }
     g.finish();
 }

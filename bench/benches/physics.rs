@@ -57,8 +57,10 @@ fn rapier_world(n: usize, kinematic: bool) -> PhysicsWorld {
             world.insert_collider(ColliderBuilder::ball(300.0 + 1200.0 * rng.unit()).translation(at), None);
         }
         for _ in 0..SHIPS_PER_SYSTEM.min(n - s * SHIPS_PER_SYSTEM) {
-            let body = if kinematic { RigidBodyBuilder::kinematic_velocity_based() } else { RigidBodyBuilder::dynamic() };
-            let body = body.translation(centre + rng.in_disc(SYSTEM_RADIUS)).linvel(rng.in_disc(300.0)).can_sleep(false);
+            let body =
+                if kinematic { RigidBodyBuilder::kinematic_velocity_based() } else { RigidBodyBuilder::dynamic() };
+            let body =
+                body.translation(centre + rng.in_disc(SYSTEM_RADIUS)).linvel(rng.in_disc(300.0)).can_sleep(false);
             world.insert(body, ColliderBuilder::ball(10.0));
         }
     }
@@ -87,7 +89,10 @@ fn sim_world(n: usize) -> bevy_app::App {
     app.finish();
     app.cleanup();
     let systems = n.div_ceil(SHIPS_PER_SYSTEM).max(2) as u32;
-    generate_world(app.world_mut(), &GenParams { seed: 5, systems: Some(systems), ships: Some(n as u32), colonies: Some(0), resting_orders: 0 });
+    generate_world(
+        app.world_mut(),
+        &GenParams { seed: 5, systems: Some(systems), ships: Some(n as u32), colonies: Some(0), resting_orders: 0 },
+    );
     let mut rng = Mix(7);
     let mut q = app.world_mut().query::<&mut ShipOrder>();
     for mut order in q.iter_mut(app.world_mut()) {
@@ -149,7 +154,10 @@ fn planet_queries(c: &mut Criterion) {
     for n in SIZES {
         let mut rng = Mix(n as u64 + 1);
         let points: Vec<Position> = (0..n)
-            .map(|i| Position { system: SystemId((i % galaxy.systems.len()) as u32), local: rng.in_disc(SYSTEM_RADIUS) })
+            .map(|i| Position {
+                system: SystemId((i % galaxy.systems.len()) as u32),
+                local: rng.in_disc(SYSTEM_RADIUS),
+            })
             .collect();
         g.bench_with_input(BenchmarkId::new("rapier_point_query_every_ship", n), &n, |b, _| {
             b.iter(|| points.iter().filter(|p| obstacles.contains(p)).count())
@@ -170,7 +178,12 @@ fn planet_queries(c: &mut Criterion) {
             b.iter(|| {
                 points
                     .iter()
-                    .filter(|p| galaxy.systems[p.system.0 as usize].planets.iter().any(|pl| p.local.distance_squared(pl.pos) < pl.radius * pl.radius))
+                    .filter(|p| {
+                        galaxy.systems[p.system.0 as usize]
+                            .planets
+                            .iter()
+                            .any(|pl| p.local.distance_squared(pl.pos) < pl.radius * pl.radius)
+                    })
                     .count()
             })
         });

@@ -16,7 +16,10 @@ fn tick_bench(c: &mut Criterion) {
         // The world keeps evolving across iterations (NPC shipyards build up to 40 ships per
         // colony): show what the last sample actually ticked.
         let n = world_counts(app.world_mut());
-        eprintln!("tick/{ships}: world at end: {} ships, {} colonies, {} resting orders", n.ships, n.colonies, n.resting_orders);
+        eprintln!(
+            "tick/{ships}: world at end: {} ships, {} colonies, {} resting orders",
+            n.ships, n.colonies, n.resting_orders
+        );
     }
     group.finish();
 }

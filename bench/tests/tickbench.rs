@@ -9,7 +9,19 @@ fn tickbench(args: &[&str]) -> std::process::Output {
 #[test]
 fn tiny_world_prints_a_sane_json_summary_last() {
     let out = tickbench(&[
-        "--ships", "500", "--colonies", "20", "--orders", "200", "--ticks", "20", "--warmup", "5", "--seed", "3", "--per-set",
+        "--ships",
+        "500",
+        "--colonies",
+        "20",
+        "--orders",
+        "200",
+        "--ticks",
+        "20",
+        "--warmup",
+        "5",
+        "--seed",
+        "3",
+        "--per-set",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "tickbench failed: {stderr}");

@@ -23,12 +23,8 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// All resources in table order.
-    pub const ALL: [ResourceKind; 4] = [
-        ResourceKind::Energy,
-        ResourceKind::Minerals,
-        ResourceKind::RareElements,
-        ResourceKind::Population,
-    ];
+    pub const ALL: [ResourceKind; 4] =
+        [ResourceKind::Energy, ResourceKind::Minerals, ResourceKind::RareElements, ResourceKind::Population];
     /// The resources that have an order book on the galactic exchange.
     pub const TRADED: [ResourceKind; 3] = [ResourceKind::Energy, ResourceKind::Minerals, ResourceKind::RareElements];
 

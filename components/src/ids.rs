@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Allocated by [`IdAllocator`]; never reused. Sorting by `EntityId` is the canonical
 /// order for anything that must be deterministic.
-#[derive(
-    Component, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EntityId(pub u64);
 
 /// Identity of a star system (index into [`crate::galaxy::Galaxy::systems`]).

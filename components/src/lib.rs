@@ -19,20 +19,19 @@ pub mod prelude {
         BuildingKind, Buildings, Colony, ConstructionJob, ConstructionQueue, ShipJob, ShipyardQueue,
     };
     pub use crate::empire::{
-        Credits, Empire, EmpireKind, Faction, MILLI, NpcBrain, ResourceKind, ResourceAmounts, ShipCensus,
-        Stockpile,
+        Credits, Empire, EmpireKind, Faction, MILLI, NpcBrain, ResourceAmounts, ResourceKind, ShipCensus, Stockpile,
     };
     pub use crate::events::{
-        CombatReport, ConstructionCompleted, IntentAccepted, IntentRejected, OrderCloseReason,
-        OrderClosed, ShipBuilt, ShipDestroyed, TradeExecuted,
+        CombatReport, ConstructionCompleted, IntentAccepted, IntentRejected, OrderCloseReason, OrderClosed, ShipBuilt,
+        ShipDestroyed, TradeExecuted,
     };
     pub use crate::galaxy::{Galaxy, Hyperlane, Planet, Region, StarSystem};
     pub use crate::ids::{EntityId, EntityIndex, IdAllocator, SystemId};
     pub use crate::intent::{FleetOrder, Intent, IntentQueue, QueuedIntent, RejectReason};
     pub use crate::market::{Market, MarketOrder, OrderBook, Side, Ticker};
     pub use crate::ship::{
-        Allegiance, Cargo, Fleet, FleetMember, GridCell, Hull, Motion, Owner, Position, Ship, ShipClass, ShipOrder, Target,
-        Transit, Weapon,
+        Allegiance, Cargo, Fleet, FleetMember, GridCell, Hull, Motion, Owner, Position, Ship, ShipClass, ShipOrder,
+        Target, Transit, Weapon,
     };
     pub use crate::sim::{Ledger, SimStats, SimTick, WorldSeed};
     pub use crate::tuning::Tuning;

@@ -179,14 +179,7 @@ impl OrderBook {
     pub fn depth(&self, side: Side, max_levels: usize) -> Vec<(i64, i64, u32)> {
         let row = |(p, l): (&i64, &Level)| (*p, l.quantity, l.orders);
         match side {
-            Side::Buy => self
-                .bids
-                .levels
-                .iter()
-                .rev()
-                .take(max_levels)
-                .map(row)
-                .collect(),
+            Side::Buy => self.bids.levels.iter().rev().take(max_levels).map(row).collect(),
             Side::Sell => self.asks.levels.iter().take(max_levels).map(row).collect(),
         }
     }
@@ -225,11 +218,7 @@ struct Store {
 impl Store {
     /// Stores `order` at the price-time position of its level in `side`.
     fn rest(&mut self, side: &mut BookSide, order: MarketOrder) {
-        let slot = Slot {
-            order,
-            prev: NIL,
-            next: NIL,
-        };
+        let slot = Slot { order, prev: NIL, next: NIL };
         let s = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = slot;
@@ -242,12 +231,7 @@ impl Store {
         };
         self.index.insert(order.id, s);
         side.orders += 1;
-        let level = side.levels.entry(order.price).or_insert(Level {
-            head: NIL,
-            tail: NIL,
-            orders: 0,
-            quantity: 0,
-        });
+        let level = side.levels.entry(order.price).or_insert(Level { head: NIL, tail: NIL, orders: 0, quantity: 0 });
         level.orders += 1;
         level.quantity += order.quantity;
         // Walk back from the tail past anything placed later (normally zero steps).
@@ -255,11 +239,7 @@ impl Store {
         while after != NIL && self.slots[after as usize].order.time_key() > order.time_key() {
             after = self.slots[after as usize].prev;
         }
-        let before = if after == NIL {
-            level.head
-        } else {
-            self.slots[after as usize].next
-        };
+        let before = if after == NIL { level.head } else { self.slots[after as usize].next };
         self.slots[s as usize].prev = after;
         self.slots[s as usize].next = before;
         if after == NIL {
@@ -401,12 +381,7 @@ impl Market {
     /// Removes every open order of `owner` (e.g. its empire is gone), in id order; the
     /// caller settles their escrow.
     pub fn remove_owner(&mut self, owner: EntityId) -> Vec<MarketOrder> {
-        let ids: Vec<EntityId> = self
-            .orders_sorted()
-            .into_iter()
-            .filter(|o| o.owner == owner)
-            .map(|o| o.id)
-            .collect();
+        let ids: Vec<EntityId> = self.orders_sorted().into_iter().filter(|o| o.owner == owner).map(|o| o.id).collect();
         ids.into_iter().filter_map(|id| self.remove(id)).collect()
     }
 
@@ -423,12 +398,8 @@ impl Market {
     /// Every open order (resting and incoming), in id order: the canonical order for
     /// hashing and persistence.
     pub fn orders_sorted(&self) -> Vec<MarketOrder> {
-        let mut all: Vec<MarketOrder> = self
-            .store
-            .index
-            .values()
-            .map(|&s| self.store.slots[s as usize].order)
-            .collect();
+        let mut all: Vec<MarketOrder> =
+            self.store.index.values().map(|&s| self.store.slots[s as usize].order).collect();
         all.extend_from_slice(&self.incoming);
         all.sort_unstable_by_key(|o| o.id);
         all
@@ -456,11 +427,7 @@ impl Market {
         orders.sort_unstable_by_key(|o| (o.placed_tick, o.id));
         let mut rejected = Vec::new();
         for o in orders {
-            if book_index(o.resource).is_none()
-                || o.quantity <= 0
-                || o.price <= 0
-                || self.get(o.id).is_some()
-            {
+            if book_index(o.resource).is_none() || o.quantity <= 0 || o.price <= 0 || self.get(o.id).is_some() {
                 rejected.push(o);
                 continue;
             }
@@ -475,10 +442,7 @@ impl Market {
             return;
         };
         self.store.rest(self.books[r].side_mut(order.side), order);
-        self.expiries
-            .entry(order.expires_tick)
-            .or_default()
-            .push(order.id);
+        self.expiries.entry(order.expires_tick).or_default().push(order.id);
     }
 
     /// Removes resting orders with `expires_tick <= tick`, in id order, reporting each as
@@ -505,10 +469,7 @@ impl Market {
             };
             if let Some(order) = self.store.remove(&mut self.books[r], s) {
                 dec_open(&mut self.open_per_owner, order.owner);
-                sink(MarketEvent::Closed {
-                    order,
-                    why: OrderCloseReason::Expired,
-                });
+                sink(MarketEvent::Closed { order, why: OrderCloseReason::Expired });
             }
         }
     }
@@ -528,28 +489,14 @@ impl Market {
     ) {
         let incoming = std::mem::take(&mut self.incoming);
         for mut o in incoming.iter().copied() {
-            let cancel = MarketEvent::Closed {
-                order: o,
-                why: OrderCloseReason::Cancelled,
-            };
-            let Some(r) = book_index(o.resource).filter(|_| o.quantity > 0 && is_live(o.owner))
-            else {
+            let cancel = MarketEvent::Closed { order: o, why: OrderCloseReason::Cancelled };
+            let Some(r) = book_index(o.resource).filter(|_| o.quantity > 0 && is_live(o.owner)) else {
                 dec_open(&mut self.open_per_owner, o.owner);
                 sink(cancel);
                 continue;
             };
-            let Market {
-                books,
-                store,
-                tickers,
-                windows,
-                open_per_owner,
-                ..
-            } = self;
-            let BookSide {
-                levels,
-                orders: side_orders,
-            } = books[r].side_mut(match o.side {
+            let Market { books, store, tickers, windows, open_per_owner, .. } = self;
+            let BookSide { levels, orders: side_orders } = books[r].side_mut(match o.side {
                 Side::Buy => Side::Sell,
                 Side::Sell => Side::Buy,
             });
@@ -567,10 +514,7 @@ impl Market {
                     if resting.owner == o.owner || !is_live(resting.owner) {
                         let order = store.unlink(side_orders, &mut level, s);
                         dec_open(open_per_owner, order.owner);
-                        sink(MarketEvent::Closed {
-                            order,
-                            why: OrderCloseReason::Cancelled,
-                        });
+                        sink(MarketEvent::Closed { order, why: OrderCloseReason::Cancelled });
                         continue;
                     }
                     let q = o.quantity.min(resting.quantity);
@@ -605,10 +549,7 @@ impl Market {
                         Some((t, v)) if *t == tick => *v += q,
                         _ => windows[r].push_back((tick, q)),
                     }
-                    sink(MarketEvent::Trade {
-                        trade,
-                        buyer_refund,
-                    });
+                    sink(MarketEvent::Trade { trade, buyer_refund });
                 }
                 if level.head == NIL {
                     entry.remove();

@@ -24,13 +24,8 @@ pub enum ShipClass {
 
 impl ShipClass {
     /// All classes, in table order.
-    pub const ALL: [ShipClass; 5] = [
-        ShipClass::Fighter,
-        ShipClass::Corvette,
-        ShipClass::Cruiser,
-        ShipClass::Battleship,
-        ShipClass::Freighter,
-    ];
+    pub const ALL: [ShipClass; 5] =
+        [ShipClass::Fighter, ShipClass::Corvette, ShipClass::Cruiser, ShipClass::Battleship, ShipClass::Freighter];
     /// Index into per-class tables.
     pub fn index(self) -> usize {
         self as usize

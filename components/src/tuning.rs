@@ -389,13 +389,7 @@ impl Tuning {
 }
 
 /// The tuning file names, in [`Tuning`] field order. Every one must be present.
-pub const FILE_NAMES: [&str; 5] = [
-    "world.ron",
-    "ships.ron",
-    "economy.ron",
-    "market.ron",
-    "npc.ron",
-];
+pub const FILE_NAMES: [&str; 5] = ["world.ron", "ships.ron", "economy.ron", "market.ron", "npc.ron"];
 
 /// The shipped tuning files (the `tuning/` folder), compiled in as the defaults.
 pub const BUILTIN_FILES: [(&str, &str); 5] = [
@@ -422,13 +416,8 @@ impl Tuning {
     /// and, where it can be found, the line (validation errors).
     pub fn from_files(files: &[(&str, &str)]) -> Result<Tuning, TuningError> {
         let texts = collect(files)?;
-        let text = |i: usize| {
-            texts[i].ok_or_else(|| TuningError::MissingFile {
-                file: FILE_NAMES[i].to_owned(),
-            })
-        };
-        let (world, ships, economy, market, npc) =
-            (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+        let text = |i: usize| texts[i].ok_or_else(|| TuningError::MissingFile { file: FILE_NAMES[i].to_owned() });
+        let (world, ships, economy, market, npc) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
         let tuning = Tuning {
             world: parse(FILE_NAMES[0], world)?,
             ships: parse(FILE_NAMES[1], ships)?,
@@ -485,18 +474,9 @@ impl Tuning {
         let errors = problems
             .into_iter()
             .map(|p| {
-                let text = FILE_NAMES
-                    .iter()
-                    .position(|f| *f == p.file)
-                    .and_then(|i| texts[i]);
-                let line =
-                    text.and_then(|t| locate::line_of(t, &p.path.split('.').collect::<Vec<_>>()));
-                FieldError {
-                    file: p.file.to_owned(),
-                    line,
-                    path: p.path,
-                    reason: p.reason,
-                }
+                let text = FILE_NAMES.iter().position(|f| *f == p.file).and_then(|i| texts[i]);
+                let line = text.and_then(|t| locate::line_of(t, &p.path.split('.').collect::<Vec<_>>()));
+                FieldError { file: p.file.to_owned(), line, path: p.path, reason: p.reason }
             })
             .collect();
         Err(TuningError::Invalid(errors))
@@ -507,17 +487,12 @@ impl Tuning {
 fn collect<'a>(files: &[(&str, &'a str)]) -> Result<[Option<&'a str>; 5], TuningError> {
     let mut texts = [None; 5];
     for &(name, text) in files {
-        let i =
-            FILE_NAMES
-                .iter()
-                .position(|f| *f == name)
-                .ok_or_else(|| TuningError::UnknownFile {
-                    file: name.to_owned(),
-                })?;
+        let i = FILE_NAMES
+            .iter()
+            .position(|f| *f == name)
+            .ok_or_else(|| TuningError::UnknownFile { file: name.to_owned() })?;
         if texts[i].replace(text).is_some() {
-            return Err(TuningError::DuplicateFile {
-                file: name.to_owned(),
-            });
+            return Err(TuningError::DuplicateFile { file: name.to_owned() });
         }
     }
     Ok(texts)

@@ -112,7 +112,10 @@ mod tests {
         app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
         app.finish();
         app.cleanup();
-        generate_world(app.world_mut(), &GenParams { seed: 2, systems: Some(20), ships: Some(600), colonies: Some(40), resting_orders: 0 });
+        generate_world(
+            app.world_mut(),
+            &GenParams { seed: 2, systems: Some(20), ships: Some(600), colonies: Some(40), resting_orders: 0 },
+        );
         app
     }
 
@@ -157,7 +160,10 @@ mod colony_tests {
         app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
         app.finish();
         app.cleanup();
-        generate_world(app.world_mut(), &GenParams { seed: 2, systems: Some(5), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+        generate_world(
+            app.world_mut(),
+            &GenParams { seed: 2, systems: Some(5), ships: Some(0), colonies: Some(0), resting_orders: 0 },
+        );
         let world = app.world_mut();
         let mut stock = ResourceAmounts::default();
         *stock.get_mut(ResourceKind::Minerals) = 1_000_000;

@@ -8,11 +8,7 @@ use clap::Parser;
 /// Everything an operator sets on the command line. Logging is set with `RUST_LOG`
 /// (default `info`, e.g. `RUST_LOG=starforge_server=debug,info`).
 #[derive(Parser, Clone, Debug, PartialEq)]
-#[command(
-    name = "starforge",
-    version,
-    about = "Starforge authoritative simulation server"
-)]
+#[command(name = "starforge", version, about = "Starforge authoritative simulation server")]
 pub struct ServerConfig {
     /// World seed; the same seed generates the same galaxy.
     #[arg(long, default_value_t = 1)]
@@ -73,14 +69,9 @@ impl Default for ServerConfig {
 
 /// A positive number of seconds, at most a day.
 fn parse_interval(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let secs: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!(
-            "must be more than 0 and at most 86400 seconds (got {s})"
-        ));
+        return Err(format!("must be more than 0 and at most 86400 seconds (got {s})"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -122,10 +113,7 @@ mod tests {
         ])
         .expect("valid flags");
         assert_eq!(c.seed, 7);
-        assert_eq!(
-            (c.systems, c.ships, c.colonies),
-            (Some(20), Some(100), Some(5))
-        );
+        assert_eq!((c.systems, c.ships, c.colonies), (Some(20), Some(100), Some(5)));
         assert_eq!(c.tick_hz, Some(50));
         assert_eq!(c.tuning, PathBuf::from("/tmp/t"));
         assert_eq!(c.log_interval, Duration::from_millis(500));

@@ -50,19 +50,13 @@ impl Plugin for TuningReloadPlugin {
         let watcher = match TuningWatcher::watch(&self.dir) {
             Ok(w) => w,
             Err(e) => {
-                warn!(
-                    "tuning hot reload disabled: cannot watch `{}`: {e}",
-                    self.dir.display()
-                );
+                warn!("tuning hot reload disabled: cannot watch `{}`: {e}", self.dir.display());
                 TuningWatcher::disabled(&self.dir)
             }
         };
         app.insert_resource(watcher)
             .insert_resource(TickRateOverride(self.tick_hz_override))
-            .add_systems(
-                PreUpdate,
-                reload_changed_tuning.in_set(TuningReloadSystems::Reload),
-            );
+            .add_systems(PreUpdate, reload_changed_tuning.in_set(TuningReloadSystems::Reload));
     }
 }
 
@@ -133,17 +127,14 @@ impl TuningWatcher {
             }
         }
         if self.overflowed.swap(false, Ordering::Relaxed) {
-            self.changed
-                .extend(FILE_NAMES.iter().map(|f| (*f).to_owned()));
+            self.changed.extend(FILE_NAMES.iter().map(|f| (*f).to_owned()));
             got_any = true;
         }
         if got_any {
             self.last_event = Some(now);
             self.armed = true;
         }
-        let quiet = self
-            .last_event
-            .is_some_and(|t| now.duration_since(t) >= DEBOUNCE);
+        let quiet = self.last_event.is_some_and(|t| now.duration_since(t) >= DEBOUNCE);
         if !(self.armed && quiet) {
             return None;
         }
@@ -196,10 +187,7 @@ pub fn reload(
     tick_hz_override: Option<u32>,
 ) -> Result<Tuning, ReloadError> {
     let texts = read_files(dir, files.iter().map(String::as_str))?;
-    let refs: Vec<(&str, &str)> = texts
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
+    let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     let mut next = current.with_files(&refs)?;
     if let Some(hz) = tick_hz_override {
         next.world.tick_hz = hz;
@@ -225,10 +213,7 @@ pub fn apply_reload(
         }
     };
     if next.world.tick_hz != tuning.world.tick_hz {
-        info!(
-            "tick rate changed: {} Hz → {} Hz",
-            tuning.world.tick_hz, next.world.tick_hz
-        );
+        info!("tick rate changed: {} Hz → {} Hz", tuning.world.tick_hz, next.world.tick_hz);
         fixed.set_timestep_hz(f64::from(next.world.tick_hz));
     }
     if next.world.systems != tuning.world.systems {
@@ -276,21 +261,11 @@ mod tests {
         dir.edit("market.ron", "fee_bps: 200", "fee_bps: 300");
         let mut tuning = Tuning::default();
         let mut fixed = Time::<Fixed>::from_hz(20.0);
-        apply_reload(
-            &mut tuning,
-            &mut fixed,
-            dir.path(),
-            &names(&["market.ron", "world.ron"]),
-            None,
-        )
-        .expect("valid edit");
+        apply_reload(&mut tuning, &mut fixed, dir.path(), &names(&["market.ron", "world.ron"]), None)
+            .expect("valid edit");
         assert_eq!(tuning.market.fee_bps, 300, "market reloaded");
         assert_eq!(tuning.world.tick_hz, 40, "world reloaded");
-        assert_eq!(
-            fixed.timestep(),
-            Duration::from_millis(25),
-            "tick rate applied"
-        );
+        assert_eq!(fixed.timestep(), Duration::from_millis(25), "tick rate applied");
     }
 
     #[test]
@@ -300,14 +275,7 @@ mod tests {
         let mut tuning = Tuning::default();
         tuning.world.tick_hz = 50;
         let mut fixed = Time::<Fixed>::from_hz(50.0);
-        apply_reload(
-            &mut tuning,
-            &mut fixed,
-            dir.path(),
-            &names(&["world.ron"]),
-            Some(50),
-        )
-        .expect("valid edit");
+        apply_reload(&mut tuning, &mut fixed, dir.path(), &names(&["world.ron"]), Some(50)).expect("valid edit");
         assert_eq!(tuning.world.tick_hz, 50);
         assert_eq!(fixed.timestep(), Duration::from_millis(20), "unchanged");
     }
@@ -319,25 +287,11 @@ mod tests {
         dir.edit("world.ron", "tick_hz: 20", "tick_hz: 40");
         let mut tuning = Tuning::default();
         let mut fixed = Time::<Fixed>::from_hz(20.0);
-        let err = apply_reload(
-            &mut tuning,
-            &mut fixed,
-            dir.path(),
-            &names(&["ships.ron", "world.ron"]),
-            None,
-        )
-        .expect_err("invalid edit");
-        assert!(
-            err.to_string()
-                .contains("ships.ron:6: classes.fighter.max_speed"),
-            "{err}"
-        );
+        let err = apply_reload(&mut tuning, &mut fixed, dir.path(), &names(&["ships.ron", "world.ron"]), None)
+            .expect_err("invalid edit");
+        assert!(err.to_string().contains("ships.ron:6: classes.fighter.max_speed"), "{err}");
         assert_eq!(tuning, Tuning::default(), "previous tuning kept");
-        assert_eq!(
-            fixed.timestep(),
-            Duration::from_millis(50),
-            "tick rate kept"
-        );
+        assert_eq!(fixed.timestep(), Duration::from_millis(50), "tick rate kept");
 
         std::fs::remove_file(dir.path().join("npc.ron")).expect("remove");
         let err = reload(&tuning, dir.path(), &names(&["npc.ron"]), None).expect_err("unreadable");
@@ -354,15 +308,8 @@ mod tests {
         tx.send("ships.ron".to_owned()).expect("send");
         assert_eq!(w.due(t0), None, "not quiet yet");
         tx.send("npc.ron".to_owned()).expect("send");
-        assert_eq!(
-            w.due(t0 + DEBOUNCE / 2),
-            None,
-            "a new event restarts the wait"
-        );
-        assert_eq!(
-            w.due(t0 + DEBOUNCE * 2),
-            Some(names(&["npc.ron", "ships.ron"]))
-        );
+        assert_eq!(w.due(t0 + DEBOUNCE / 2), None, "a new event restarts the wait");
+        assert_eq!(w.due(t0 + DEBOUNCE * 2), Some(names(&["npc.ron", "ships.ron"])));
         assert_eq!(w.due(t0 + DEBOUNCE * 3), None, "fires once per burst");
     }
 
@@ -374,14 +321,8 @@ mod tests {
         let mut app = App::new();
         app.insert_resource(Tuning::default())
             .insert_resource(Time::<Fixed>::from_hz(20.0))
-            .add_plugins(TuningReloadPlugin {
-                dir: dir.path().to_owned(),
-                tick_hz_override: None,
-            });
-        assert!(
-            app.world().resource::<TuningWatcher>().is_watching(),
-            "watching the temp dir"
-        );
+            .add_plugins(TuningReloadPlugin { dir: dir.path().to_owned(), tick_hz_override: None });
+        assert!(app.world().resource::<TuningWatcher>().is_watching(), "watching the temp dir");
         app.update();
         dir.edit("market.ron", "fee_bps: 200", "fee_bps: 333");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -398,10 +339,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             app.update();
         }
-        assert_eq!(
-            app.world().resource::<Tuning>().market.fee_bps,
-            333,
-            "invalid edit ignored"
-        );
+        assert_eq!(app.world().resource::<Tuning>().market.fee_bps, 333, "invalid edit ignored");
     }
 }

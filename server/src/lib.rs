@@ -42,36 +42,21 @@ pub fn build_app(config: &ServerConfig, mut tuning: Tuning) -> App {
     }
     let period = Duration::from_secs_f64(1.0 / f64::from(tuning.world.tick_hz.max(1)));
     let mut app = App::new();
-    app.add_plugins((
-        TaskPoolPlugin::default(),
-        ScheduleRunnerPlugin::run_loop(runner_wait(period)),
-        TimePlugin,
-    ));
+    app.add_plugins((TaskPoolPlugin::default(), ScheduleRunnerPlugin::run_loop(runner_wait(period)), TimePlugin));
     app.insert_resource(Time::<Fixed>::from_duration(period));
     let mut virt = Time::<Virtual>::default();
     // The first frame's cap; `TickTimingPlugin` keeps it up to date from then on.
     let first_cap = config.ticks.map_or(tick_timing::MAX_CATCH_UP_TICKS, |n| {
-        u32::try_from(n)
-            .unwrap_or(u32::MAX)
-            .min(tick_timing::MAX_CATCH_UP_TICKS)
+        u32::try_from(n).unwrap_or(u32::MAX).min(tick_timing::MAX_CATCH_UP_TICKS)
     });
     virt.set_max_delta(period * first_cap);
     app.insert_resource(virt);
-    app.insert_resource(tuning)
-        .add_plugins(SimulationPlugin)
-        .add_plugins((
-            tick_timing::TickTimingPlugin {
-                tick_limit: config.ticks,
-            },
-            status::StatusLogPlugin {
-                interval: config.log_interval,
-            },
-            shutdown::ShutdownPlugin,
-            hot_reload::TuningReloadPlugin {
-                dir: config.tuning.clone(),
-                tick_hz_override: config.tick_hz,
-            },
-        ));
+    app.insert_resource(tuning).add_plugins(SimulationPlugin).add_plugins((
+        tick_timing::TickTimingPlugin { tick_limit: config.ticks },
+        status::StatusLogPlugin { interval: config.log_interval },
+        shutdown::ShutdownPlugin,
+        hot_reload::TuningReloadPlugin { dir: config.tuning.clone(), tick_hz_override: config.tick_hz },
+    ));
     let params = GenParams {
         seed: config.seed,
         systems: config.systems,

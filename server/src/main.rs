@@ -8,9 +8,7 @@ use bevy_app::AppExit;
 use clap::Parser;
 use starforge_components::tuning::Tuning;
 use starforge_server::hot_reload::TuningWatcher;
-use starforge_server::{
-    ServerConfig, ShutdownFlag, build_app, read_tuning_dir, spawn_signal_listener,
-};
+use starforge_server::{ServerConfig, ShutdownFlag, build_app, read_tuning_dir, spawn_signal_listener};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -28,14 +26,9 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .from_env()
-        .context("invalid RUST_LOG")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    let filter =
+        EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).from_env().context("invalid RUST_LOG")?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal()).init();
 
     let tuning = read_tuning_dir(&config.tuning).context("cannot start")?;
     let mut app = build_app(config, tuning);
@@ -47,11 +40,7 @@ fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
         config.seed,
         world.resource::<Tuning>().world.tick_hz,
         config.tuning.display(),
-        if world.resource::<TuningWatcher>().is_watching() {
-            "on"
-        } else {
-            "off"
-        },
+        if world.resource::<TuningWatcher>().is_watching() { "on" } else { "off" },
     );
     Ok(match app.run() {
         AppExit::Success => ExitCode::SUCCESS,

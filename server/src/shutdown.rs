@@ -23,10 +23,8 @@ pub enum ShutdownSystems {
 
 impl Plugin for ShutdownPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ShutdownFlag>().add_systems(
-            PreUpdate,
-            exit_on_shutdown_request.in_set(ShutdownSystems::Check),
-        );
+        app.init_resource::<ShutdownFlag>()
+            .add_systems(PreUpdate, exit_on_shutdown_request.in_set(ShutdownSystems::Check));
     }
 }
 
@@ -46,11 +44,7 @@ impl ShutdownFlag {
     }
 }
 
-fn exit_on_shutdown_request(
-    flag: Res<ShutdownFlag>,
-    mut exit: MessageWriter<AppExit>,
-    mut sent: Local<bool>,
-) {
+fn exit_on_shutdown_request(flag: Res<ShutdownFlag>, mut exit: MessageWriter<AppExit>, mut sent: Local<bool>) {
     if flag.is_requested() && !*sent {
         *sent = true;
         info!("shutdown requested, stopping");
@@ -62,21 +56,16 @@ fn exit_on_shutdown_request(
 /// installed, so a signal sent after this returns is never lost.
 pub fn spawn_signal_listener(flag: ShutdownFlag) -> std::io::Result<JoinHandle<()>> {
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<std::io::Result<()>>(1);
-    let handle = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            runtime.block_on(listen(flag, ready_tx));
-        })?;
+    let handle = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        runtime.block_on(listen(flag, ready_tx));
+    })?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => Err(e),
@@ -87,10 +76,7 @@ pub fn spawn_signal_listener(flag: ShutdownFlag) -> std::io::Result<JoinHandle<(
 #[cfg(unix)]
 async fn listen(flag: ShutdownFlag, ready: std::sync::mpsc::SyncSender<std::io::Result<()>>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (mut int, mut term) = match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
+    let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         (Ok(i), Ok(t)) => (i, t),
         (Err(e), _) | (_, Err(e)) => {
             let _ = ready.send(Err(e));

@@ -37,10 +37,7 @@ impl Plugin for StatusLogPlugin {
         })
         .add_systems(
             Last,
-            (
-                log_status.in_set(StatusLogSystems::Status),
-                log_summary_on_exit.in_set(StatusLogSystems::Summary),
-            )
+            (log_status.in_set(StatusLogSystems::Status), log_summary_on_exit.in_set(StatusLogSystems::Summary))
                 .chain(),
         );
     }

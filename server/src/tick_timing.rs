@@ -45,12 +45,7 @@ impl Plugin for TickTimingPlugin {
         app.insert_resource(TickTiming::new(self.tick_limit))
             .add_systems(FixedFirst, start_tick.in_set(TickTimingSystems::Start))
             .add_systems(FixedLast, end_tick.in_set(TickTimingSystems::End))
-            .add_systems(
-                First,
-                account_dropped_time
-                    .in_set(TickTimingSystems::AccountDropped)
-                    .after(TimeSystems),
-            )
+            .add_systems(First, account_dropped_time.in_set(TickTimingSystems::AccountDropped).after(TimeSystems))
             .add_systems(Last, cap_catch_up.in_set(TickTimingSystems::Cap));
     }
 }
@@ -167,8 +162,7 @@ impl TickTiming {
 
     /// Ticks left before `--ticks` is reached (`None`: no limit).
     pub fn remaining(&self) -> Option<u64> {
-        self.tick_limit
-            .map(|limit| limit.saturating_sub(self.ticks_run))
+        self.tick_limit.map(|limit| limit.saturating_sub(self.ticks_run))
     }
 }
 
@@ -193,16 +187,9 @@ fn start_tick(mut timing: ResMut<TickTiming>) {
     timing.started = Some(Instant::now());
 }
 
-fn end_tick(
-    mut timing: ResMut<TickTiming>,
-    fixed: Res<Time<Fixed>>,
-    mut exit: MessageWriter<AppExit>,
-) {
+fn end_tick(mut timing: ResMut<TickTiming>, fixed: Res<Time<Fixed>>, mut exit: MessageWriter<AppExit>) {
     let now = Instant::now();
-    let took = timing
-        .started
-        .take()
-        .map_or(Duration::ZERO, |t| now.duration_since(t));
+    let took = timing.started.take().map_or(Duration::ZERO, |t| now.duration_since(t));
     let period = fixed.timestep();
     if timing.record(took, period) {
         timing.overruns_unreported += 1;
@@ -224,11 +211,7 @@ fn end_tick(
 }
 
 /// Game time the catch-up cap dropped this frame: real time that virtual time did not get.
-fn account_dropped_time(
-    mut timing: ResMut<TickTiming>,
-    real: Res<Time<Real>>,
-    virt: Res<Time<Virtual>>,
-) {
+fn account_dropped_time(mut timing: ResMut<TickTiming>, real: Res<Time<Real>>, virt: Res<Time<Virtual>>) {
     if virt.is_paused() {
         return;
     }
@@ -285,16 +268,8 @@ mod tests {
         assert_eq!(w.p99, Duration::from_millis(99), "p99 of 1..=100 ms");
         assert_eq!(w.mean, Duration::from_micros(50_500));
         assert_eq!(w.overruns, 50, "51..=100 ms exceed 50 ms");
-        assert_eq!(
-            t.take_window(),
-            TickWindow::default(),
-            "a new window starts empty"
-        );
-        assert_eq!(
-            (t.ticks_run, t.overruns_total),
-            (100, 50),
-            "totals are kept"
-        );
+        assert_eq!(t.take_window(), TickWindow::default(), "a new window starts empty");
+        assert_eq!((t.ticks_run, t.overruns_total), (100, 50), "totals are kept");
         assert_eq!(t.max_tick, Duration::from_millis(100));
     }
 

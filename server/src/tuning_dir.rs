@@ -39,16 +39,10 @@ pub enum LoadError {
 /// All five tuning files must be present; any other `.ron` file is an error (a typo in a
 /// file name would otherwise be silently ignored).
 pub fn read_tuning_dir(dir: &Path) -> Result<Tuning, LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|error| LoadError::ReadDir {
-        dir: dir.to_owned(),
-        error,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|error| LoadError::ReadDir { dir: dir.to_owned(), error })?;
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|error| LoadError::ReadDir {
-            dir: dir.to_owned(),
-            error,
-        })?;
+        let entry = entry.map_err(|error| LoadError::ReadDir { dir: dir.to_owned(), error })?;
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "ron") && path.is_file() {
             names.push(entry.file_name().to_string_lossy().into_owned());
@@ -56,14 +50,8 @@ pub fn read_tuning_dir(dir: &Path) -> Result<Tuning, LoadError> {
     }
     names.sort();
     let files = read_files(dir, names.iter().map(String::as_str))?;
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    Tuning::from_files(&refs).map_err(|error| LoadError::Tuning {
-        dir: dir.to_owned(),
-        error,
-    })
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    Tuning::from_files(&refs).map_err(|error| LoadError::Tuning { dir: dir.to_owned(), error })
 }
 
 /// Reads the named files from `dir` as `(name, text)`.
@@ -90,10 +78,7 @@ mod tests {
     #[test]
     fn reads_the_shipped_files() {
         let dir = TempTuningDir::new("read_ok");
-        assert_eq!(
-            read_tuning_dir(dir.path()).expect("valid"),
-            Tuning::default()
-        );
+        assert_eq!(read_tuning_dir(dir.path()).expect("valid"), Tuning::default());
     }
 
     #[test]
@@ -112,10 +97,6 @@ mod tests {
         let dir = TempTuningDir::new("read_invalid");
         dir.edit("ships.ron", "max_speed: 300.0", "max_speed: -3.0");
         let err = read_tuning_dir(dir.path()).expect_err("invalid");
-        assert!(
-            err.to_string()
-                .ends_with("ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"),
-            "{err}"
-        );
+        assert!(err.to_string().ends_with("ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"), "{err}");
     }
 }

@@ -28,23 +28,9 @@ impl Server {
         let out = child.stdout.take().expect("stdout");
         let err = child.stderr.take().expect("stderr");
         let tx2 = tx.clone();
-        std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .for_each(|l| drop(tx.send(l)))
-        });
-        std::thread::spawn(move || {
-            BufReader::new(err)
-                .lines()
-                .map_while(Result::ok)
-                .for_each(|l| drop(tx2.send(l)))
-        });
-        Server {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
+        std::thread::spawn(move || BufReader::new(out).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l))));
+        std::thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).for_each(|l| drop(tx2.send(l))));
+        Server { child, lines, seen: Vec::new() }
     }
 
     /// Waits (bounded) for a line containing `needle`.
@@ -61,10 +47,7 @@ impl Server {
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                     let _ = self.child.kill();
-                    panic!(
-                        "no line with {needle:?} within {timeout:?}; output:\n{}",
-                        self.seen.join("\n")
-                    );
+                    panic!("no line with {needle:?} within {timeout:?}; output:\n{}", self.seen.join("\n"));
                 }
             }
         }
@@ -79,10 +62,7 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!(
-                    "did not exit within {timeout:?}; output:\n{}",
-                    self.seen.join("\n")
-                );
+                panic!("did not exit within {timeout:?}; output:\n{}", self.seen.join("\n"));
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -97,10 +77,8 @@ impl Server {
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
+        let status =
+            Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("run kill");
         assert!(status.success(), "kill -{name}");
     }
 }
@@ -113,56 +91,28 @@ impl Drop for Server {
 }
 
 fn shipped_tuning() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tuning")
-        .display()
-        .to_string()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tuning").display().to_string()
 }
 
 #[test]
 fn runs_n_ticks_and_exits_cleanly() {
-    let mut server = Server::start(
-        &["--ticks", "40", "--tick-hz", "50", "--systems", "20"],
-        &shipped_tuning(),
-    );
+    let mut server = Server::start(&["--ticks", "40", "--tick-hz", "50", "--systems", "20"], &shipped_tuning());
     let status = server.wait_exit(Duration::from_secs(60));
     let out = server.output();
     assert!(status.success(), "exit status {status}; output:\n{out}");
-    assert!(
-        out.contains("tick limit reached: 40 ticks"),
-        "output:\n{out}"
-    );
-    let summary = out
-        .lines()
-        .find(|l| l.contains("summary:"))
-        .unwrap_or_else(|| panic!("no summary:\n{out}"));
+    assert!(out.contains("tick limit reached: 40 ticks"), "output:\n{out}");
+    let summary = out.lines().find(|l| l.contains("summary:")).unwrap_or_else(|| panic!("no summary:\n{out}"));
     assert!(summary.contains("ticks_run=40"), "{summary}");
 }
 
 fn stops_cleanly_on(signal: &str) {
-    let mut server = Server::start(
-        &[
-            "--tick-hz",
-            "50",
-            "--systems",
-            "20",
-            "--log-interval",
-            "0.2",
-        ],
-        &shipped_tuning(),
-    );
+    let mut server = Server::start(&["--tick-hz", "50", "--systems", "20", "--log-interval", "0.2"], &shipped_tuning());
     let status_line = server.wait_for("tick_ms mean=", Duration::from_secs(60));
-    assert!(
-        status_line.contains("overruns="),
-        "status line format: {status_line}"
-    );
+    assert!(status_line.contains("overruns="), "status line format: {status_line}");
     server.signal(signal);
     let status = server.wait_exit(Duration::from_secs(30));
     let out = server.output();
-    assert!(
-        status.success(),
-        "exit status {status} after {signal}; output:\n{out}"
-    );
+    assert!(status.success(), "exit status {status} after {signal}; output:\n{out}");
     assert!(out.contains("summary:"), "summary on exit:\n{out}");
 }
 
@@ -189,21 +139,13 @@ fn invalid_tuning_stops_startup_with_file_line_and_field() {
     let _ = std::fs::remove_dir_all(&dir);
     let out = server.output();
     assert!(!status.success(), "must not start; output:\n{out}");
-    assert!(
-        out.contains("ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"),
-        "output:\n{out}"
-    );
+    assert!(out.contains("ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"), "output:\n{out}");
 }
 
 #[test]
 fn bad_flag_is_a_usage_error() {
     let mut server = Server::start(&["--tick-hz", "1000"], &shipped_tuning());
     let status = server.wait_exit(Duration::from_secs(60));
-    assert_eq!(
-        status.code(),
-        Some(2),
-        "clap's usage error status; output:\n{}",
-        server.output()
-    );
+    assert_eq!(status.code(), Some(2), "clap's usage error status; output:\n{}", server.output());
     assert!(server.output().contains("--tick-hz"), "{}", server.output());
 }

@@ -13,12 +13,12 @@ use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 use starforge_components::prelude::*;
 
+use crate::SimSystems;
 use crate::economy::{cost_milli, record_created, record_destroyed};
+use crate::npc::SystemCensus;
 use crate::rng::{Purpose, stream, unit_f32};
 use crate::spatial::{SpatialGrid, hostile_sides, side_slot};
-use crate::npc::SystemCensus;
 use crate::spawn::remove_sorted;
-use crate::SimSystems;
 
 /// Combat in [`SimSystems::Combat`].
 pub struct CombatPlugin;
@@ -209,7 +209,13 @@ pub fn fight(
             retargets.push((e, chosen));
         }
         if let Some((_, te)) = chosen {
-            shots.push(Shot { system: pos.system, shooter: *id, shooter_owner: owner.0, attacker: ship.class, target: te });
+            shots.push(Shot {
+                system: pos.system,
+                shooter: *id,
+                shooter_owner: owner.0,
+                attacker: ship.class,
+                target: te,
+            });
         }
     }
     for (e, t) in retargets {
@@ -245,7 +251,8 @@ pub fn fight(
         let damage = base * tuning.multiplier(shot.attacker, defender) * variance;
         hull.0 -= damage;
         stats.shots += 1;
-        let eng = engagements.0.entry(shot.system).or_insert_with(|| Engagement { started: tick, ..Default::default() });
+        let eng =
+            engagements.0.entry(shot.system).or_insert_with(|| Engagement { started: tick, ..Default::default() });
         eng.last_shot = tick;
         eng.shots += 1;
         eng.participants.insert(shot.shooter_owner, ());
@@ -265,7 +272,8 @@ pub fn fight(
     // (3) Destruction and salvage.
     for (victim, killer) in kills {
         let Ok((_, vid, vship, vowner, _, vpos, _, _, _, vcell, vfleet, vcargo)) = ships.get(victim) else { continue };
-        let (vid, class, vowner, system, cell, fleet, cargo) = (*vid, vship.class, vowner.0, vpos.system, vcell.0, vfleet.0, vcargo.0);
+        let (vid, class, vowner, system, cell, fleet, cargo) =
+            (*vid, vship.class, vowner.0, vpos.system, vcell.0, vfleet.0, vcargo.0);
         if let Some(key) = cell {
             grid.remove(key, victim);
         }
@@ -309,11 +317,7 @@ pub fn close_engagements(
         engagements.0.iter().filter(|(_, e)| tick.0.saturating_sub(e.last_shot) >= timeout).map(|(s, _)| *s).collect();
     for system in done {
         let Some(e) = engagements.0.remove(&system) else { continue };
-        let victor = e
-            .kills
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(k, _)| *k);
+        let victor = e.kills.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| *k);
         stats.battles += 1;
         reports.write(CombatReport {
             system,

@@ -10,10 +10,10 @@ use bevy_ecs::system::SystemParam;
 use glam::Vec2;
 use starforge_components::prelude::*;
 
+use crate::SimSystems;
 use crate::economy::{check_affordable, cost_milli, record_destroyed};
 use crate::market::{cancel_order, place_order};
 use crate::navigation::route;
-use crate::SimSystems;
 
 /// Applies queued intents in [`SimSystems::Input`].
 pub struct InputPlugin;
@@ -102,7 +102,9 @@ fn apply_one(t: &mut IntentTargets, q: &QueuedIntent) -> Result<Option<EntityId>
         Intent::Fleet { fleet, order } => fleet_order(t, q.empire, *fleet, order).map(|_| None),
         Intent::Build { colony, building } => build(t, empire_e, q.empire, *colony, *building, false).map(|_| None),
         Intent::Upgrade { colony, building } => build(t, empire_e, q.empire, *colony, *building, true).map(|_| None),
-        Intent::QueueShip { colony, class, fleet } => queue_ship(t, empire_e, q.empire, *colony, *class, *fleet).map(|_| None),
+        Intent::QueueShip { colony, class, fleet } => {
+            queue_ship(t, empire_e, q.empire, *colony, *class, *fleet).map(|_| None)
+        }
         Intent::PlaceOrder { resource, side, price, quantity, expires_in } => {
             let (mut credits, mut stock) = t.empires.get_mut(empire_e).map_err(|_| RejectReason::UnknownEmpire)?;
             let tick = t.tick.0;
@@ -158,7 +160,12 @@ fn formation_offset(i: usize) -> Vec2 {
     Vec2::new(angle.cos(), angle.sin()) * r
 }
 
-fn fleet_order(t: &mut IntentTargets, empire: EntityId, fleet: EntityId, order: &FleetOrder) -> Result<(), RejectReason> {
+fn fleet_order(
+    t: &mut IntentTargets,
+    empire: EntityId,
+    fleet: EntityId,
+    order: &FleetOrder,
+) -> Result<(), RejectReason> {
     let fe = t.index.get(fleet).ok_or(RejectReason::NotFound { what: "fleet", id: fleet.0 })?;
     let (owner, members) = t.fleets.get(fe).map_err(|_| RejectReason::NotFound { what: "fleet", id: fleet.0 })?;
     if owner.0 != empire {
@@ -253,7 +260,8 @@ fn build(
     upgrade: bool,
 ) -> Result<(), RejectReason> {
     let ce = t.index.get(colony).ok_or(RejectReason::NotFound { what: "colony", id: colony.0 })?;
-    let (owner, levels, queue, _) = t.colonies.get(ce).map_err(|_| RejectReason::NotFound { what: "colony", id: colony.0 })?;
+    let (owner, levels, queue, _) =
+        t.colonies.get(ce).map_err(|_| RejectReason::NotFound { what: "colony", id: colony.0 })?;
     if owner.0 != empire {
         return Err(RejectReason::NotOwner { what: "colony" });
     }
@@ -295,7 +303,8 @@ fn queue_ship(
     fleet: Option<EntityId>,
 ) -> Result<(), RejectReason> {
     let ce = t.index.get(colony).ok_or(RejectReason::NotFound { what: "colony", id: colony.0 })?;
-    let (owner, levels, _, yard) = t.colonies.get(ce).map_err(|_| RejectReason::NotFound { what: "colony", id: colony.0 })?;
+    let (owner, levels, _, yard) =
+        t.colonies.get(ce).map_err(|_| RejectReason::NotFound { what: "colony", id: colony.0 })?;
     if owner.0 != empire {
         return Err(RejectReason::NotOwner { what: "colony" });
     }

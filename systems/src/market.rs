@@ -51,23 +51,14 @@ impl Plugin for MarketPlugin {
             .init_resource::<EntityIndex>()
             .add_message::<TradeExecuted>()
             .add_message::<OrderClosed>()
-            .add_systems(
-                FixedUpdate,
-                (expire_orders, match_orders, update_tickers)
-                    .chain()
-                    .in_set(SimSystems::Market),
-            );
+            .add_systems(FixedUpdate, (expire_orders, match_orders, update_tickers).chain().in_set(SimSystems::Market));
     }
 }
 
 /// Highest accepted price in milli-credits per unit (`max_price × 1000`, floor).
 pub fn max_price_milli(tuning: &MarketTuning) -> i64 {
     let p = tuning.max_price * MILLI as f64;
-    if p.is_finite() && p >= 1.0 {
-        p.min(i64::MAX as f64) as i64
-    } else {
-        0
-    }
+    if p.is_finite() && p >= 1.0 { p.min(i64::MAX as f64) as i64 } else { 0 }
 }
 
 /// Lower-case name of a resource for messages.
@@ -126,24 +117,15 @@ pub fn place_order(
     }
     let limit = tuning.max_open_orders_per_empire;
     if market.open_orders(owner) >= limit {
-        return Err(RejectReason::LimitReached {
-            what: "open orders",
-            limit,
-        });
+        return Err(RejectReason::LimitReached { what: "open orders", limit });
     }
-    let too_large = RejectReason::InvalidValue {
-        field: "quantity",
-        expected: "an order value that fits the exchange's limits",
-    };
+    let too_large =
+        RejectReason::InvalidValue { field: "quantity", expected: "an order value that fits the exchange's limits" };
     match side {
         Side::Buy => {
             let cost = price.checked_mul(quantity).ok_or(too_large)?;
             if credits.0 < cost {
-                return Err(RejectReason::CannotAfford {
-                    what: "credits",
-                    needed: cost,
-                    available: credits.0,
-                });
+                return Err(RejectReason::CannotAfford { what: "credits", needed: cost, available: credits.0 });
             }
             credits.0 -= cost;
         }
@@ -184,10 +166,7 @@ pub fn cancel_order(
     credits: &mut Credits,
     stockpile: &mut Stockpile,
 ) -> Result<MarketOrder, RejectReason> {
-    let not_found = RejectReason::NotFound {
-        what: "order",
-        id: order.0,
-    };
+    let not_found = RejectReason::NotFound { what: "order", id: order.0 };
     let found = market.get(order).ok_or(not_found.clone())?;
     if found.owner != owner {
         return Err(RejectReason::NotOwner { what: "order" });
@@ -212,18 +191,13 @@ struct Settlement<'w, 's> {
 impl Settlement<'_, '_> {
     /// Whether `owner` can still receive value.
     fn is_live(&self, owner: EntityId) -> bool {
-        self.index
-            .get(owner)
-            .is_some_and(|e| self.empires.contains(e))
+        self.index.get(owner).is_some_and(|e| self.empires.contains(e))
     }
 
     /// Pays `credits` milli-credits and `goods` milli-units of `resource` to `owner`, or
     /// records them as destroyed when the empire is gone.
     fn pay(&mut self, owner: EntityId, credits: i64, resource: ResourceKind, goods: i64) {
-        let target = self
-            .index
-            .get(owner)
-            .and_then(|e| self.empires.get_mut(e).ok());
+        let target = self.index.get(owner).and_then(|e| self.empires.get_mut(e).ok());
         match target {
             Some((mut c, mut s)) => {
                 c.0 += credits;
@@ -239,35 +213,17 @@ impl Settlement<'_, '_> {
     /// Settles one event from the matching core and emits its message.
     fn apply(&mut self, event: MarketEvent) {
         match event {
-            MarketEvent::Trade {
-                trade,
-                buyer_refund,
-            } => {
+            MarketEvent::Trade { trade, buyer_refund } => {
                 let notional = trade.price * trade.quantity;
-                self.pay(
-                    trade.buyer,
-                    buyer_refund,
-                    trade.resource,
-                    trade.quantity * MILLI,
-                );
+                self.pay(trade.buyer, buyer_refund, trade.resource, trade.quantity * MILLI);
                 self.pay(trade.seller, notional - trade.fee, trade.resource, 0);
                 self.ledger.destroyed[Ledger::CREDITS] += trade.fee;
                 self.stats.trades += 1;
                 self.trades.write(trade);
             }
             MarketEvent::Closed { order, why } => {
-                self.pay(
-                    order.owner,
-                    order.escrow_credits(),
-                    order.resource,
-                    order.escrow_goods(),
-                );
-                self.closed.write(OrderClosed {
-                    order: order.id,
-                    owner: order.owner,
-                    why,
-                    unfilled: order.quantity,
-                });
+                self.pay(order.owner, order.escrow_credits(), order.resource, order.escrow_goods());
+                self.closed.write(OrderClosed { order: order.id, owner: order.owner, why, unfilled: order.quantity });
             }
         }
     }

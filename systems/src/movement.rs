@@ -12,9 +12,9 @@ use glam::Vec2;
 use starforge_components::prelude::*;
 use starforge_components::tuning::ShipClassStats;
 
+use crate::SimSystems;
 use crate::obstacles::{ContactCandidates, ObstacleWorld};
 use crate::spatial::{GridEntry, SpatialGrid, cell_key};
-use crate::SimSystems;
 
 /// Within this distance (metres) of a move-to point, a slow ship has arrived.
 pub const ARRIVE_RADIUS: f32 = 25.0;
@@ -74,17 +74,7 @@ pub fn move_ships(
     obstacles: Res<ObstacleWorld>,
     mut contacts: ResMut<ContactCandidates>,
     mut ships: Query<
-        (
-            Entity,
-            &EntityId,
-            &Ship,
-            &Owner,
-            &Allegiance,
-            &mut Position,
-            &mut Motion,
-            &mut ShipOrder,
-            &mut GridCell,
-        ),
+        (Entity, &EntityId, &Ship, &Owner, &Allegiance, &mut Position, &mut Motion, &mut ShipOrder, &mut GridCell),
         Without<Transit>,
     >,
 ) {

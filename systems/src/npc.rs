@@ -11,12 +11,12 @@ use glam::Vec2;
 use rand_chacha::ChaCha8Rng;
 use starforge_components::prelude::*;
 
+use crate::SimSystems;
 use crate::economy::{check_affordable, cost_milli};
 use crate::input::apply_intents;
 use crate::navigation::within_jumps;
 use crate::rng::{Purpose, below, stream, unit_f64};
 use crate::spatial::side_slot;
-use crate::SimSystems;
 
 /// NPC brains in [`SimSystems::Input`], before intents are applied.
 pub struct NpcPlugin;
@@ -43,7 +43,11 @@ impl SystemCensus {
 }
 
 /// Recounts [`SystemCensus`] (Bookkeeping).
-pub fn count_systems(galaxy: Res<Galaxy>, mut census: ResMut<SystemCensus>, ships: Query<(&Position, &Allegiance), Without<Transit>>) {
+pub fn count_systems(
+    galaxy: Res<Galaxy>,
+    mut census: ResMut<SystemCensus>,
+    ships: Query<(&Position, &Allegiance), Without<Transit>>,
+) {
     let mut counts = vec![[0u32; 4]; galaxy.systems.len()];
     for (pos, a) in &ships {
         if let Some(c) = counts.get_mut(pos.system.0 as usize) {
@@ -67,7 +71,12 @@ fn patrol_points(galaxy: &Galaxy, system: SystemId, rng: &mut ChaCha8Rng) -> Vec
     if sys.planets.len() >= 2 {
         let a = below(rng, sys.planets.len() as u32) as usize;
         let b = (a + 1 + below(rng, sys.planets.len() as u32 - 1) as usize) % sys.planets.len();
-        [a, b].iter().map(|&i| sys.planets[i].pos * 1.0 + sys.planets[i].pos.normalize_or(Vec2::X) * (sys.planets[i].radius + 400.0)).collect()
+        [a, b]
+            .iter()
+            .map(|&i| {
+                sys.planets[i].pos * 1.0 + sys.planets[i].pos.normalize_or(Vec2::X) * (sys.planets[i].radius + 400.0)
+            })
+            .collect()
     } else {
         let r = sys.radius * 0.3;
         vec![Vec2::new(r, 0.0), Vec2::new(-r, 0.0)]
@@ -100,7 +109,9 @@ pub fn think_fleets(
             commands.entity(e).despawn();
             continue;
         }
-        let Some(lead) = fleet.ships.first().and_then(|s| index.get(*s)).and_then(|s| ships.get(s).ok()) else { continue };
+        let Some(lead) = fleet.ships.first().and_then(|s| index.get(*s)).and_then(|s| ships.get(s).ok()) else {
+            continue;
+        };
         let (pos, order, in_transit) = lead;
         if in_transit || matches!(order, ShipOrder::Jump { .. }) {
             continue; // under way
@@ -153,8 +164,12 @@ pub fn think_fleets(
 }
 
 /// NPC empires with their brains (fleets, which also think, are excluded).
-type NpcEmpires<'w, 's> =
-    Query<'w, 's, (&'static EntityId, &'static Credits, &'static Stockpile, &'static ShipCensus, &'static mut NpcBrain), (With<Empire>, Without<Fleet>)>;
+type NpcEmpires<'w, 's> = Query<
+    'w,
+    's,
+    (&'static EntityId, &'static Credits, &'static Stockpile, &'static ShipCensus, &'static mut NpcBrain),
+    (With<Empire>, Without<Fleet>),
+>;
 
 /// Empire brains: trade on the exchange, build at colonies, order ships.
 pub fn think_empires(
@@ -194,16 +209,31 @@ pub fn think_empires(
         // Trade: quote around the last price; both sides, so quotes of different empires cross.
         let expiry = npc.think_interval_ticks.saturating_mul(10).clamp(1, tuning.market.max_expiry_ticks);
         for r in ResourceKind::TRADED {
-            let reference = market.ticker(r).and_then(|t| t.last).unwrap_or((npc.reference_price * MILLI as f64) as i64);
-            let price = ((reference as f64) * (1.0 + npc.trader_spread * (2.0 * unit_f64(&mut rng) - 1.0))).round().max(1.0) as i64;
+            let reference =
+                market.ticker(r).and_then(|t| t.last).unwrap_or((npc.reference_price * MILLI as f64) as i64);
+            let price = ((reference as f64) * (1.0 + npc.trader_spread * (2.0 * unit_f64(&mut rng) - 1.0)))
+                .round()
+                .max(1.0) as i64;
             let units = npc.trader_order_units.max(1);
             if stock.get(r) >= 4 * units * MILLI && unit_f64(&mut rng) < 0.7 {
                 *stock.get_mut(r) -= units * MILLI;
-                push(Intent::PlaceOrder { resource: r, side: Side::Sell, price, quantity: units, expires_in: Some(expiry) });
+                push(Intent::PlaceOrder {
+                    resource: r,
+                    side: Side::Sell,
+                    price,
+                    quantity: units,
+                    expires_in: Some(expiry),
+                });
             }
             if credits >= 20 * price * units && unit_f64(&mut rng) < 0.7 {
                 credits -= price * units;
-                push(Intent::PlaceOrder { resource: r, side: Side::Buy, price, quantity: units, expires_in: Some(expiry) });
+                push(Intent::PlaceOrder {
+                    resource: r,
+                    side: Side::Buy,
+                    price,
+                    quantity: units,
+                    expires_in: Some(expiry),
+                });
             }
         }
         // Build: at one of its colonies (rotating), raise the lowest useful building.
@@ -212,7 +242,8 @@ pub fn think_empires(
         if start == end {
             continue;
         }
-        let (_, colony, buildings, construction, yard) = owned[start + (tick / npc.think_interval_ticks.max(1) as u64) as usize % (end - start)];
+        let (_, colony, buildings, construction, yard) =
+            owned[start + (tick / npc.think_interval_ticks.max(1) as u64) as usize % (end - start)];
         if construction == 0 {
             let wanted = [
                 BuildingKind::PowerPlant,
@@ -225,7 +256,10 @@ pub fn think_empires(
             let pick = wanted
                 .iter()
                 .copied()
-                .filter(|&k| buildings.level(k) < tuning.economy.buildings.get(k).max_level.min(if k == BuildingKind::Shipyard { 2 } else { 6 }))
+                .filter(|&k| {
+                    buildings.level(k)
+                        < tuning.economy.buildings.get(k).max_level.min(if k == BuildingKind::Shipyard { 2 } else { 6 })
+                })
                 .min_by_key(|&k| (buildings.level(k), k));
             if let Some(building) = pick {
                 let level = buildings.level(building) + 1;
@@ -233,7 +267,11 @@ pub fn think_empires(
                 if check_affordable(credits, &stock, c, &r).is_ok() {
                     credits -= c;
                     stock.subtract(&r);
-                    push(if level == 1 { Intent::Build { colony, building } } else { Intent::Upgrade { colony, building } });
+                    push(if level == 1 {
+                        Intent::Build { colony, building }
+                    } else {
+                        Intent::Upgrade { colony, building }
+                    });
                 }
             }
         }

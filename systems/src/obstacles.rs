@@ -20,8 +20,7 @@ use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rapier2d::parry::query::{DefaultQueryDispatcher, Ray};
 use rapier2d::prelude::{
-    BroadPhaseBvh, ColliderBuilder, ColliderHandle, ColliderSet, IntegrationParameters, QueryFilter,
-    RigidBodySet,
+    BroadPhaseBvh, ColliderBuilder, ColliderHandle, ColliderSet, IntegrationParameters, QueryFilter, RigidBodySet,
 };
 use starforge_components::prelude::*;
 
@@ -184,7 +183,11 @@ pub struct ObstacleWorld {
 impl ObstacleWorld {
     /// Builds the obstacles of every system of `galaxy`, with prefilter cells of `cell_size`.
     pub fn build(galaxy: &Galaxy, cell_size: f32) -> Self {
-        Self { systems: galaxy.systems.iter().map(|s| SystemObstacles::build(s, cell_size)).collect(), cell_size, last: (0, 0) }
+        Self {
+            systems: galaxy.systems.iter().map(|s| SystemObstacles::build(s, cell_size)).collect(),
+            cell_size,
+            last: (0, 0),
+        }
     }
 
     /// In the last tick: ships that reached a rapier query (moved into a cell overlapping an
@@ -226,7 +229,8 @@ pub fn resolve_planet_contacts(
     )>,
 ) {
     let cell_size = tuning.world.grid_cell_size;
-    let rebuilt = galaxy.is_changed() || obstacles.cell_size != cell_size || obstacles.systems.len() != galaxy.systems.len();
+    let rebuilt =
+        galaxy.is_changed() || obstacles.cell_size != cell_size || obstacles.systems.len() != galaxy.systems.len();
     if rebuilt {
         *obstacles = ObstacleWorld::build(&galaxy, cell_size);
     }
@@ -311,7 +315,8 @@ mod tests {
 
     #[test]
     fn points_inside_are_pushed_to_the_surface_and_lose_inward_velocity() {
-        let sys = SystemObstacles::build(&system_with(vec![Planet { pos: Vec2::new(1000.0, 0.0), radius: 500.0 }]), 2000.0);
+        let sys =
+            SystemObstacles::build(&system_with(vec![Planet { pos: Vec2::new(1000.0, 0.0), radius: 500.0 }]), 2000.0);
         assert_eq!(sys.len(), 1);
         assert!(sys.contains(Vec2::new(900.0, 10.0)));
         assert!(!sys.contains(Vec2::new(400.0, 0.0)));
@@ -335,7 +340,10 @@ mod tests {
             for j in 0..200 {
                 let p = planet.pos + Vec2::new(i as f32 - 100.0, j as f32 - 100.0) * 15.5;
                 if sys.contains(p) {
-                    assert!(sys.cell_has_obstacle(cell_key(SystemId(3), p, 2000.0)), "{p} inside but its cell is not flagged");
+                    assert!(
+                        sys.cell_has_obstacle(cell_key(SystemId(3), p, 2000.0)),
+                        "{p} inside but its cell is not flagged"
+                    );
                 }
             }
         }

@@ -10,9 +10,9 @@ use bevy_ecs::prelude::*;
 use glam::Vec2;
 use starforge_components::prelude::*;
 
+use crate::SimSystems;
 use crate::economy::{record_created, record_destroyed, to_milli};
 use crate::spawn::{insert_sorted, ship_bundle};
-use crate::SimSystems;
 
 /// Production in [`SimSystems::Production`].
 pub struct ProductionPlugin;
@@ -116,7 +116,12 @@ pub fn advance_construction(
             queue.0.pop_front();
             buildings.0[job.building.index()] = job.target_level;
             stats.buildings_completed += 1;
-            done.write(ConstructionCompleted { colony: *id, owner: owner.0, building: job.building, level: job.target_level });
+            done.write(ConstructionCompleted {
+                colony: *id,
+                owner: owner.0,
+                building: job.building,
+                level: job.target_level,
+            });
         }
     }
 }
@@ -162,7 +167,12 @@ pub fn advance_shipyards(
         let fleet = job.fleet.filter(|f| {
             index.get(*f).and_then(|fe| fleets.get(fe).ok()).is_some_and(|(fo, fl)| {
                 fo.0 == owner.0
-                    && fl.ships.first().and_then(|s| index.get(*s)).and_then(|s| fleet_positions.get(s).ok()).is_none_or(|p| p.system == colony.system)
+                    && fl
+                        .ships
+                        .first()
+                        .and_then(|s| index.get(*s))
+                        .and_then(|s| fleet_positions.get(s).ok())
+                        .is_none_or(|p| p.system == colony.system)
             })
         });
         let fleet = match fleet {
@@ -207,27 +217,26 @@ pub fn pay_upkeep(
     mut empires: Query<(&EntityId, &ShipCensus, &mut Stockpile), With<Empire>>,
 ) {
     let eco = &tuning.economy;
-    let mut charge = |e: Entity, milli: i64, empires: &mut Query<(&EntityId, &ShipCensus, &mut Stockpile), With<Empire>>| {
-        if milli <= 0 {
-            return;
-        }
-        if let Ok((_, _, mut stock)) = empires.get_mut(e) {
-            let have = stock.0.get(ResourceKind::Energy);
-            let paid = milli.min(have);
-            if paid > 0 {
-                *stock.0.get_mut(ResourceKind::Energy) -= paid;
-                let mut r = ResourceAmounts::default();
-                *r.get_mut(ResourceKind::Energy) = paid;
-                record_destroyed(&mut ledger, 0, &r);
+    let mut charge =
+        |e: Entity, milli: i64, empires: &mut Query<(&EntityId, &ShipCensus, &mut Stockpile), With<Empire>>| {
+            if milli <= 0 {
+                return;
             }
-            shortfall.0 += milli - paid;
-        }
-    };
+            if let Ok((_, _, mut stock)) = empires.get_mut(e) {
+                let have = stock.0.get(ResourceKind::Energy);
+                let paid = milli.min(have);
+                if paid > 0 {
+                    *stock.0.get_mut(ResourceKind::Energy) -= paid;
+                    let mut r = ResourceAmounts::default();
+                    *r.get_mut(ResourceKind::Energy) = paid;
+                    record_destroyed(&mut ledger, 0, &r);
+                }
+                shortfall.0 += milli - paid;
+            }
+        };
     for (owner, buildings) in &colonies {
-        let units: f64 = BuildingKind::ALL
-            .iter()
-            .map(|&k| eco.buildings.get(k).upkeep_energy * buildings.level(k) as f64)
-            .sum();
+        let units: f64 =
+            BuildingKind::ALL.iter().map(|&k| eco.buildings.get(k).upkeep_energy * buildings.level(k) as f64).sum();
         if let Some(e) = index.get(owner.0) {
             charge(e, to_milli(units), &mut empires);
         }

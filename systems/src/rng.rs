@@ -52,10 +52,17 @@ mod tests {
 
     #[test]
     fn same_coordinates_same_numbers_other_coordinates_other_numbers() {
-        let a: Vec<u64> = (0..4).map(|_| 0).scan(stream(7, 3, 100, Purpose::Combat), |r, _: u64| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..4).map(|_| 0).scan(stream(7, 3, 100, Purpose::Combat), |r, _: u64| Some(r.next_u64())).collect();
+        let a: Vec<u64> =
+            (0..4).map(|_| 0).scan(stream(7, 3, 100, Purpose::Combat), |r, _: u64| Some(r.next_u64())).collect();
+        let b: Vec<u64> =
+            (0..4).map(|_| 0).scan(stream(7, 3, 100, Purpose::Combat), |r, _: u64| Some(r.next_u64())).collect();
         assert_eq!(a, b, "a stream must be reproducible from its coordinates");
-        for other in [stream(8, 3, 100, Purpose::Combat), stream(7, 4, 100, Purpose::Combat), stream(7, 3, 101, Purpose::Combat), stream(7, 3, 100, Purpose::Npc)] {
+        for other in [
+            stream(8, 3, 100, Purpose::Combat),
+            stream(7, 4, 100, Purpose::Combat),
+            stream(7, 3, 101, Purpose::Combat),
+            stream(7, 3, 100, Purpose::Npc),
+        ] {
             let mut other = other;
             assert_ne!(a[0], other.next_u64(), "changing any coordinate must change the stream");
         }

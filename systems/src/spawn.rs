@@ -36,13 +36,7 @@ pub fn spawn_empire(
 ) -> EntityId {
     let id = world.resource_mut::<IdAllocator>().allocate();
     let e = world
-        .spawn((
-            id,
-            Empire { name: name.into(), kind },
-            Credits(credits),
-            Stockpile(stockpile),
-            ShipCensus::default(),
-        ))
+        .spawn((id, Empire { name: name.into(), kind }, Credits(credits), Stockpile(stockpile), ShipCensus::default()))
         .id();
     world.resource_mut::<EntityIndex>().insert(id, e);
     id
@@ -72,10 +66,7 @@ pub fn spawn_ship(
     let id = world.resource_mut::<IdAllocator>().allocate();
     let index = world.resource::<EntityIndex>();
     let (owner_e, fleet_e) = (index.get(owner), index.get(fleet));
-    let allegiance = owner_e
-        .and_then(|e| world.get::<Empire>(e))
-        .map(|emp| emp.kind)
-        .unwrap_or(EmpireKind::Player);
+    let allegiance = owner_e.and_then(|e| world.get::<Empire>(e)).map(|emp| emp.kind).unwrap_or(EmpireKind::Player);
     let bundle = ship_bundle(id, class, owner, allegiance, fleet, pos, heading, world.resource::<Tuning>());
     let e = world.spawn(bundle).id();
     world.resource_mut::<EntityIndex>().insert(id, e);

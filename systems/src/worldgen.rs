@@ -153,7 +153,8 @@ pub fn generate_world(world: &mut World, params: &GenParams) {
         galaxy.systems.iter().filter(|s| rs.contains(&s.region)).map(|s| s.id).collect()
     };
     let all: Vec<SystemId> = galaxy.systems.iter().map(|s| s.id).collect();
-    let lawless = Some(by_region(&[Region::OuterRim, Region::DeepSpace])).filter(|v| !v.is_empty()).unwrap_or(all.clone());
+    let lawless =
+        Some(by_region(&[Region::OuterRim, Region::DeepSpace])).filter(|v| !v.is_empty()).unwrap_or(all.clone());
     let policed = Some(by_region(&[Region::Core, Region::MidRim])).filter(|v| !v.is_empty()).unwrap_or(all.clone());
     let planets_of: Vec<u32> = galaxy.systems.iter().map(|s| s.planets.len() as u32).collect();
     world.insert_resource(galaxy);
@@ -165,10 +166,30 @@ pub fn generate_world(world: &mut World, params: &GenParams) {
         *s.get_mut(ResourceKind::RareElements) = units(r);
         s
     };
-    let pirates = spawn_empire(world, "Red Corsairs", EmpireKind::Npc(Faction::Pirates), units(50_000), stock(20_000, 20_000, 2_000));
-    let patrol = spawn_empire(world, "Concord Navy", EmpireKind::Npc(Faction::Patrol), units(100_000), stock(40_000, 40_000, 4_000));
+    let pirates = spawn_empire(
+        world,
+        "Red Corsairs",
+        EmpireKind::Npc(Faction::Pirates),
+        units(50_000),
+        stock(20_000, 20_000, 2_000),
+    );
+    let patrol = spawn_empire(
+        world,
+        "Concord Navy",
+        EmpireKind::Npc(Faction::Patrol),
+        units(100_000),
+        stock(40_000, 40_000, 4_000),
+    );
     let traders: Vec<EntityId> = (0..npc.trader_empires.max(1))
-        .map(|i| spawn_empire(world, format!("Trade House {}", i + 1), EmpireKind::Npc(Faction::Traders), units(200_000), stock(50_000, 50_000, 5_000)))
+        .map(|i| {
+            spawn_empire(
+                world,
+                format!("Trade House {}", i + 1),
+                EmpireKind::Npc(Faction::Traders),
+                units(200_000),
+                stock(50_000, 50_000, 5_000),
+            )
+        })
         .collect();
     let mut npc_empires = vec![(pirates, Faction::Pirates, lawless[0]), (patrol, Faction::Patrol, policed[0])];
     npc_empires.extend(traders.iter().map(|&t| (t, Faction::Traders, all[0])));
@@ -204,14 +225,29 @@ pub fn generate_world(world: &mut World, params: &GenParams) {
     let mut placed = 0u32;
     while placed < ships_total {
         let mut roll = unit_f32(&mut rng) * total_weight;
-        let faction = weights.iter().find(|w| {
-            roll -= w.1;
-            roll < 0.0
-        }).map_or(Faction::Traders, |w| w.0);
+        let faction = weights
+            .iter()
+            .find(|w| {
+                roll -= w.1;
+                roll < 0.0
+            })
+            .map_or(Faction::Traders, |w| w.0);
         let (owner, home, classes): (EntityId, SystemId, &[ShipClass]) = match faction {
-            Faction::Pirates => (pirates, pick(&mut rng, &lawless), &[ShipClass::Fighter, ShipClass::Fighter, ShipClass::Corvette, ShipClass::Cruiser]),
-            Faction::Patrol => (patrol, pick(&mut rng, &policed), &[ShipClass::Corvette, ShipClass::Cruiser, ShipClass::Cruiser, ShipClass::Battleship]),
-            Faction::Traders => (traders[below(&mut rng, traders.len() as u32) as usize], pick(&mut rng, &all), &[ShipClass::Freighter, ShipClass::Freighter, ShipClass::Corvette]),
+            Faction::Pirates => (
+                pirates,
+                pick(&mut rng, &lawless),
+                &[ShipClass::Fighter, ShipClass::Fighter, ShipClass::Corvette, ShipClass::Cruiser],
+            ),
+            Faction::Patrol => (
+                patrol,
+                pick(&mut rng, &policed),
+                &[ShipClass::Corvette, ShipClass::Cruiser, ShipClass::Cruiser, ShipClass::Battleship],
+            ),
+            Faction::Traders => (
+                traders[below(&mut rng, traders.len() as u32) as usize],
+                pick(&mut rng, &all),
+                &[ShipClass::Freighter, ShipClass::Freighter, ShipClass::Corvette],
+            ),
         };
         let size = (npc.fleet_size_min + below(&mut rng, size_span)).min(ships_total - placed).max(1);
         let fleet = spawn_fleet(world, owner, Some(NpcBrain { faction, home, next_think: 0 }));
@@ -232,7 +268,13 @@ pub fn generate_world(world: &mut World, params: &GenParams) {
     let mm_tuning = tuning.market;
     let reference = (npc.reference_price * MILLI as f64) as i64;
     for m in 0..makers {
-        let maker = spawn_empire(world, format!("Exchange House {}", m + 1), EmpireKind::Npc(Faction::Traders), units(10_000_000), stock(1_000_000, 1_000_000, 1_000_000));
+        let maker = spawn_empire(
+            world,
+            format!("Exchange House {}", m + 1),
+            EmpireKind::Npc(Faction::Traders),
+            units(10_000_000),
+            stock(1_000_000, 1_000_000, 1_000_000),
+        );
         let n = ORDERS_PER_MARKET_MAKER.min(params.resting_orders - m * ORDERS_PER_MARKET_MAKER);
         let Some(e) = world.resource::<EntityIndex>().get(maker) else { continue };
         for k in 0..n {
@@ -249,7 +291,20 @@ pub fn generate_world(world: &mut World, params: &GenParams) {
                     let mut entity = world.entity_mut(e);
                     let mut credits = *entity.get::<Credits>().expect("empire has credits");
                     let mut stockpile = *entity.get::<Stockpile>().expect("empire has a stockpile");
-                    let placed = place_order(&mut market, &mm_tuning, 0, &mut ids, maker, &mut credits, &mut stockpile, resource, side, price, quantity, Some(mm_tuning.max_expiry_ticks));
+                    let placed = place_order(
+                        &mut market,
+                        &mm_tuning,
+                        0,
+                        &mut ids,
+                        maker,
+                        &mut credits,
+                        &mut stockpile,
+                        resource,
+                        side,
+                        price,
+                        quantity,
+                        Some(mm_tuning.max_expiry_ticks),
+                    );
                     if placed.is_ok() {
                         entity.insert((credits, stockpile));
                     }

@@ -14,14 +14,34 @@ const TICKS: u64 = 2000;
 fn script(tick: u64, p: &PlayerSetup, neighbour: SystemId, tweak: bool) -> Vec<Intent> {
     let mut out = Vec::new();
     match tick {
-        5 => out.push(Intent::Fleet { fleet: p.fleet, order: FleetOrder::MoveTo { point: Vec2::new(3000.0, if tweak { 1.0 } else { 0.0 }) } }),
+        5 => out.push(Intent::Fleet {
+            fleet: p.fleet,
+            order: FleetOrder::MoveTo { point: Vec2::new(3000.0, if tweak { 1.0 } else { 0.0 }) },
+        }),
         20 => out.push(Intent::Build { colony: p.colony, building: BuildingKind::PowerPlant }),
         30 => out.push(Intent::QueueShip { colony: p.colony, class: ShipClass::Fighter, fleet: Some(p.fleet) }),
-        40 => out.push(Intent::PlaceOrder { resource: ResourceKind::Minerals, side: Side::Sell, price: 9_000, quantity: 50, expires_in: None }),
-        41 => out.push(Intent::PlaceOrder { resource: ResourceKind::Energy, side: Side::Buy, price: 12_000, quantity: 30, expires_in: Some(500) }),
-        300 => out.push(Intent::Fleet { fleet: p.fleet, order: FleetOrder::Patrol { points: vec![Vec2::new(-2000.0, 0.0), Vec2::new(0.0, 2500.0)] } }),
+        40 => out.push(Intent::PlaceOrder {
+            resource: ResourceKind::Minerals,
+            side: Side::Sell,
+            price: 9_000,
+            quantity: 50,
+            expires_in: None,
+        }),
+        41 => out.push(Intent::PlaceOrder {
+            resource: ResourceKind::Energy,
+            side: Side::Buy,
+            price: 12_000,
+            quantity: 30,
+            expires_in: Some(500),
+        }),
+        300 => out.push(Intent::Fleet {
+            fleet: p.fleet,
+            order: FleetOrder::Patrol { points: vec![Vec2::new(-2000.0, 0.0), Vec2::new(0.0, 2500.0)] },
+        }),
         900 => out.push(Intent::Fleet { fleet: p.fleet, order: FleetOrder::Jump { destination: neighbour } }),
-        t if (1500..1520).contains(&t) => out.push(Intent::Pilot { ship: p.ships[0], thrust: 1.0, turn: 0.3, fire: true }),
+        t if (1500..1520).contains(&t) => {
+            out.push(Intent::Pilot { ship: p.ships[0], thrust: 1.0, turn: 0.3, fire: true })
+        }
         _ => {}
     }
     out

@@ -21,17 +21,31 @@ fn value_is_conserved_over_a_long_run() {
         let now = holdings(&mut app);
         let ledger = app.world().resource::<Ledger>().clone();
         for k in 0..5 {
-            let expected = start[k] + (ledger.created[k] - ledger0.created[k]) - (ledger.destroyed[k] - ledger0.destroyed[k]);
-            assert_eq!(now[k], expected, "kind {k} after {} ticks: held {} but ledger says {}", (step + 1) * 500, now[k], expected);
+            let expected =
+                start[k] + (ledger.created[k] - ledger0.created[k]) - (ledger.destroyed[k] - ledger0.destroyed[k]);
+            assert_eq!(
+                now[k],
+                expected,
+                "kind {k} after {} ticks: held {} but ledger says {}",
+                (step + 1) * 500,
+                now[k],
+                expected
+            );
         }
     }
     let stats = *app.world().resource::<SimStats>();
-    assert!(stats.ships_destroyed > 0 && stats.ships_built > 0 && stats.buildings_completed > 0 && stats.trades > 0, "the run must exercise the economy: {stats:?}");
+    assert!(
+        stats.ships_destroyed > 0 && stats.ships_built > 0 && stats.buildings_completed > 0 && stats.trades > 0,
+        "the run must exercise the economy: {stats:?}"
+    );
 }
 
 #[test]
 fn colonies_produce_with_region_modifiers_and_build() {
-    let mut app = sim_app(Tuning::default(), &GenParams { seed: 9, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+    let mut app = sim_app(
+        Tuning::default(),
+        &GenParams { seed: 9, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 },
+    );
     let p = player(&mut app, "Builder", 0);
     let before = get::<Stockpile>(&app, p.empire).expect("stock").0;
     tick(&mut app, 100);
@@ -42,18 +56,38 @@ fn colonies_produce_with_region_modifiers_and_build() {
     let per_tick = t.economy.buildings.mine.output_per_level * t.economy.regions.get(region).minerals;
     let gained = (after.get(ResourceKind::Minerals) - before.get(ResourceKind::Minerals)) as f64 / 1000.0;
     // Population grows a little over 100 ticks, so output is slightly above the first tick's.
-    assert!(gained >= per_tick * 100.0 * 0.99 && gained <= per_tick * 100.0 * 1.1, "gained {gained}, expected about {}", per_tick * 100.0);
+    assert!(
+        gained >= per_tick * 100.0 * 0.99 && gained <= per_tick * 100.0 * 1.1,
+        "gained {gained}, expected about {}",
+        per_tick * 100.0
+    );
 
     push(&mut app, p.empire, 1, Intent::Build { colony: p.colony, building: BuildingKind::Habitat });
-    push(&mut app, p.empire, 2, Intent::QueueShip { colony: p.colony, class: ShipClass::Fighter, fleet: Some(p.fleet) });
+    push(
+        &mut app,
+        p.empire,
+        2,
+        Intent::QueueShip { colony: p.colony, class: ShipClass::Fighter, fleet: Some(p.fleet) },
+    );
     tick(&mut app, 1);
     let build_ticks = t.economy.buildings.habitat.build_ticks;
     tick(&mut app, build_ticks - 2);
-    assert_eq!(get::<Buildings>(&app, p.colony).expect("b").level(BuildingKind::Habitat), 0, "not done before its build time");
+    assert_eq!(
+        get::<Buildings>(&app, p.colony).expect("b").level(BuildingKind::Habitat),
+        0,
+        "not done before its build time"
+    );
     tick(&mut app, 2);
-    assert_eq!(get::<Buildings>(&app, p.colony).expect("b").level(BuildingKind::Habitat), 1, "done after its build time");
+    assert_eq!(
+        get::<Buildings>(&app, p.colony).expect("b").level(BuildingKind::Habitat),
+        1,
+        "done after its build time"
+    );
     let done = drain::<ConstructionCompleted>(&mut app);
-    assert!(done.iter().any(|d| d.colony == p.colony && d.building == BuildingKind::Habitat && d.level == 1), "completion event: {done:?}");
+    assert!(
+        done.iter().any(|d| d.colony == p.colony && d.building == BuildingKind::Habitat && d.level == 1),
+        "completion event: {done:?}"
+    );
     let built = drain::<ShipBuilt>(&mut app);
     let ours: Vec<_> = built.iter().filter(|b| b.owner == p.empire).collect();
     assert_eq!(ours.len(), 1, "the fighter launched (100 build ticks < habitat's): {built:?}");
@@ -64,7 +98,10 @@ fn colonies_produce_with_region_modifiers_and_build() {
 
 #[test]
 fn hostile_ships_fight_until_one_is_destroyed_and_the_killer_salvages() {
-    let mut app = sim_app(Tuning::default(), &GenParams { seed: 4, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+    let mut app = sim_app(
+        Tuning::default(),
+        &GenParams { seed: 4, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 },
+    );
     let a = player(&mut app, "Ann", 1);
     let b = player(&mut app, "Ben", 1);
     // Put Ben's ship 500 m from Ann's (both corvettes, range 1200 m).

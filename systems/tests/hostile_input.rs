@@ -51,20 +51,38 @@ fn random_and_malformed_intents_never_panic_and_each_gets_one_answer() {
             // Mostly real ids (ours, theirs, NPCs'), sometimes garbage.
             let mut id = || {
                 let pick = [a.fleet, b.fleet, a.colony, b.colony, a.ships[0], b.ships[0]];
-                if below(&mut rng, 3) == 0 { EntityId(rng.next_u64() % (max_id + 10)) } else { pick[below(&mut rng, 6) as usize] }
+                if below(&mut rng, 3) == 0 {
+                    EntityId(rng.next_u64() % (max_id + 10))
+                } else {
+                    pick[below(&mut rng, 6) as usize]
+                }
             };
             let (target, other) = (id(), id());
             let intent = match below(&mut rng, 9) {
                 0 => Intent::Pilot { ship: target, thrust: weird_f32(&mut rng), turn: weird_f32(&mut rng), fire: true },
-                1 => Intent::Fleet { fleet: target, order: FleetOrder::MoveTo { point: Vec2::new(weird_f32(&mut rng) * 1e4, weird_f32(&mut rng) * 1e4) } },
-                2 => Intent::Fleet { fleet: target, order: FleetOrder::Jump { destination: SystemId(below(&mut rng, 40)) } },
+                1 => Intent::Fleet {
+                    fleet: target,
+                    order: FleetOrder::MoveTo {
+                        point: Vec2::new(weird_f32(&mut rng) * 1e4, weird_f32(&mut rng) * 1e4),
+                    },
+                },
+                2 => Intent::Fleet {
+                    fleet: target,
+                    order: FleetOrder::Jump { destination: SystemId(below(&mut rng, 40)) },
+                },
                 3 => Intent::Fleet { fleet: target, order: FleetOrder::Attack { target: other } },
                 4 => Intent::Fleet {
                     fleet: target,
-                    order: FleetOrder::Patrol { points: (0..below(&mut rng, 12)).map(|_| Vec2::new(weird_f32(&mut rng) * 5e3, 0.0)).collect() },
+                    order: FleetOrder::Patrol {
+                        points: (0..below(&mut rng, 12)).map(|_| Vec2::new(weird_f32(&mut rng) * 5e3, 0.0)).collect(),
+                    },
                 },
                 5 => Intent::Build { colony: target, building: BuildingKind::ALL[below(&mut rng, 6) as usize] },
-                6 => Intent::QueueShip { colony: target, class: ShipClass::ALL[below(&mut rng, 5) as usize], fleet: Some(other) },
+                6 => Intent::QueueShip {
+                    colony: target,
+                    class: ShipClass::ALL[below(&mut rng, 5) as usize],
+                    fleet: Some(other),
+                },
                 7 => Intent::PlaceOrder {
                     resource: ResourceKind::ALL[below(&mut rng, 4) as usize],
                     side: if below(&mut rng, 2) == 0 { Side::Buy } else { Side::Sell },
@@ -91,7 +109,8 @@ fn random_and_malformed_intents_never_panic_and_each_gets_one_answer() {
     let now = holdings(&mut app);
     let ledger = app.world().resource::<Ledger>().clone();
     for k in 0..5 {
-        let expected = start[k] + (ledger.created[k] - ledger0.created[k]) - (ledger.destroyed[k] - ledger0.destroyed[k]);
+        let expected =
+            start[k] + (ledger.created[k] - ledger0.created[k]) - (ledger.destroyed[k] - ledger0.destroyed[k]);
         assert_eq!(now[k], expected, "kind {k}: held {} but the ledger says {expected}", now[k]);
     }
 }

@@ -43,7 +43,15 @@ fn app_with(planets: Vec<Planet>) -> (bevy_app::App, EntityId, EntityId) {
     (app, empire, fleet)
 }
 
-fn ship(app: &mut bevy_app::App, empire: EntityId, fleet: EntityId, class: ShipClass, at: Vec2, heading: f32, order: ShipOrder) -> bevy_ecs::entity::Entity {
+fn ship(
+    app: &mut bevy_app::App,
+    empire: EntityId,
+    fleet: EntityId,
+    class: ShipClass,
+    at: Vec2,
+    heading: f32,
+    order: ShipOrder,
+) -> bevy_ecs::entity::Entity {
     let world = app.world_mut();
     let id = spawn_ship(world, class, empire, fleet, Position { system: SystemId(0), local: at }, heading);
     let e = world.resource::<EntityIndex>().get(id).expect("spawned");
@@ -58,11 +66,11 @@ fn pos(app: &bevy_app::App, e: bevy_ecs::entity::Entity) -> Vec2 {
 #[test]
 fn move_to_behind_a_planet_never_ends_a_tick_inside_slides_round_it_or_stops_at_the_surface() {
     for (class, goal) in [
-        (ShipClass::Fighter, Vec2::new(3000.0, 0.0)),      // dead behind the centre
+        (ShipClass::Fighter, Vec2::new(3000.0, 0.0)), // dead behind the centre
         (ShipClass::Cruiser, Vec2::new(3000.0, 0.0)),
-        (ShipClass::Fighter, Vec2::new(3000.0, 400.0)),    // behind, off-centre
+        (ShipClass::Fighter, Vec2::new(3000.0, 400.0)), // behind, off-centre
         (ShipClass::Battleship, Vec2::new(2500.0, -300.0)),
-        (ShipClass::Corvette, Vec2::new(500.0, 0.0)),      // inside the planet
+        (ShipClass::Corvette, Vec2::new(500.0, 0.0)), // inside the planet
     ] {
         let (mut app, empire, fleet) = app_with(one_planet());
         let e = ship(&mut app, empire, fleet, class, Vec2::new(-3000.0, 0.0), 0.0, ShipOrder::MoveTo(goal));
@@ -85,32 +93,56 @@ fn move_to_behind_a_planet_never_ends_a_tick_inside_slides_round_it_or_stops_at_
         let speed = app.world().get::<Motion>(e).expect("ship").vel.length();
         if goal.distance(PLANET) > PLANET_RADIUS {
             // Behind the planet: the ship slides round it and gets there.
-            assert!(idle && last.distance(goal) <= 25.0, "{class:?}→{goal}: did not get round the planet; ended at {last}");
+            assert!(
+                idle && last.distance(goal) <= 25.0,
+                "{class:?}→{goal}: did not get round the planet; ended at {last}"
+            );
         } else {
             // Inside the planet: it stops at the surface, as close as it gets.
             let at_surface = (last.distance(PLANET) - PLANET_RADIUS).abs() < 1.0;
-            assert!(idle && at_surface && speed < 1.0, "{class:?}→{goal}: should stop at the surface: {last}, {speed} m/s");
+            assert!(
+                idle && at_surface && speed < 1.0,
+                "{class:?}→{goal}: should stop at the surface: {last}, {speed} m/s"
+            );
         }
     }
 }
 
 #[test]
 fn a_ship_far_from_planets_is_bit_identical_to_a_galaxy_without_planets() {
-    let patrol = || ShipOrder::patrol(vec![Vec2::new(-9000.0, 8000.0), Vec2::new(-4000.0, 9000.0), Vec2::new(-8000.0, 3000.0)]);
+    let patrol =
+        || ShipOrder::patrol(vec![Vec2::new(-9000.0, 8000.0), Vec2::new(-4000.0, 9000.0), Vec2::new(-8000.0, 3000.0)]);
     let (mut with, ew, fw) = app_with(one_planet());
     let (mut without, eo, fo) = app_with(vec![]);
     let a = ship(&mut with, ew, fw, ShipClass::Fighter, Vec2::new(-6000.0, 6000.0), 0.3, patrol());
     let b = ship(&mut without, eo, fo, ShipClass::Fighter, Vec2::new(-6000.0, 6000.0), 0.3, patrol());
     // A control ship flying into the planet, so the obstacle system does work in `with`.
-    let ca = ship(&mut with, ew, fw, ShipClass::Fighter, Vec2::new(-2000.0, 0.0), 0.0, ShipOrder::MoveTo(Vec2::new(2000.0, 0.0)));
-    let cb = ship(&mut without, eo, fo, ShipClass::Fighter, Vec2::new(-2000.0, 0.0), 0.0, ShipOrder::MoveTo(Vec2::new(2000.0, 0.0)));
+    let ca = ship(
+        &mut with,
+        ew,
+        fw,
+        ShipClass::Fighter,
+        Vec2::new(-2000.0, 0.0),
+        0.0,
+        ShipOrder::MoveTo(Vec2::new(2000.0, 0.0)),
+    );
+    let cb = ship(
+        &mut without,
+        eo,
+        fo,
+        ShipClass::Fighter,
+        Vec2::new(-2000.0, 0.0),
+        0.0,
+        ShipOrder::MoveTo(Vec2::new(2000.0, 0.0)),
+    );
     let mut control_flew_through = false;
     for t in 0..1500 {
         tick(&mut with, 1);
         tick(&mut without, 1);
         let (pa, pb) = (pos(&with, a), pos(&without, b));
         assert_eq!(pa.to_array().map(f32::to_bits), pb.to_array().map(f32::to_bits), "tick {t}: {pa} vs {pb}");
-        let (ma, mb) = (*with.world().get::<Motion>(a).expect("ship"), *without.world().get::<Motion>(b).expect("ship"));
+        let (ma, mb) =
+            (*with.world().get::<Motion>(a).expect("ship"), *without.world().get::<Motion>(b).expect("ship"));
         assert_eq!(ma, mb, "tick {t}");
         assert!(pos(&with, ca).distance(PLANET) >= PLANET_RADIUS, "tick {t}: control ship inside the planet");
         control_flew_through |= pos(&without, cb).distance(PLANET) < PLANET_RADIUS;
@@ -159,7 +191,10 @@ fn contact_resolution_is_deterministic() {
 #[test]
 fn generated_worlds_are_deterministic_and_no_moving_ship_ends_inside_a_planet() {
     let run = || {
-        let mut app = sim_app(Tuning::default(), &GenParams { seed: 11, systems: Some(20), ships: Some(1500), colonies: Some(40), resting_orders: 100 });
+        let mut app = sim_app(
+            Tuning::default(),
+            &GenParams { seed: 11, systems: Some(20), ships: Some(1500), colonies: Some(40), resting_orders: 100 },
+        );
         tick(&mut app, 400);
         let mut q = app.world_mut().query_filtered::<&Position, bevy_ecs::query::Without<Transit>>();
         let inside = q.iter(app.world()).filter(|p| app.world().resource::<ObstacleWorld>().contains(p)).count();

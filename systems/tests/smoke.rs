@@ -8,7 +8,10 @@ use starforge_systems::prelude::*;
 
 #[test]
 fn generated_galaxy_runs_and_every_system_acts() {
-    let mut app = sim_app(Tuning::default(), &GenParams { seed: 7, systems: Some(40), ships: Some(2000), colonies: Some(100), resting_orders: 600 });
+    let mut app = sim_app(
+        Tuning::default(),
+        &GenParams { seed: 7, systems: Some(40), ships: Some(2000), colonies: Some(100), resting_orders: 600 },
+    );
     tick(&mut app, 2000);
     let stats = *app.world().resource::<SimStats>();
     println!("{stats:?}");

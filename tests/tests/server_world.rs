@@ -8,7 +8,16 @@ use starforge_systems::prelude::*;
 use starforge_tests::TuningCopy;
 
 fn config(seed: u64) -> ServerConfig {
-    ServerConfig::try_from_args(["starforge", "--seed", &seed.to_string(), "--systems", "25", "--resting-orders", "300"]).expect("valid flags")
+    ServerConfig::try_from_args([
+        "starforge",
+        "--seed",
+        &seed.to_string(),
+        "--systems",
+        "25",
+        "--resting-orders",
+        "300",
+    ])
+    .expect("valid flags")
 }
 
 #[test]

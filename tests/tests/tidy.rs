@@ -30,7 +30,9 @@ fn every_rust_file_follows_the_house_rules() {
     for f in &files {
         let text = std::fs::read_to_string(f).expect("readable source");
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        let is_main = f.ends_with("main.rs") || f.to_string_lossy().contains("/bin/") || f.to_string_lossy().contains("/benches/");
+        let is_main = f.ends_with("main.rs")
+            || f.to_string_lossy().contains("/bin/")
+            || f.to_string_lossy().contains("/benches/");
         let documented = first.starts_with("//!") || (is_main && first.starts_with("//"));
         if !documented {
             problems.push(format!("{}: does not start with a //! line", f.display()));

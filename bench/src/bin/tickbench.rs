@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use starforge_bench::{
-    ChangeCounts, SETS, SetTimings, Summary, add_change_counter, add_set_timers, build_world, run_ticks, systems_for, thread_cpu_time, time_ticks,
-    world_counts,
+    ChangeCounts, SETS, SetTimings, Summary, add_change_counter, add_set_timers, build_world, run_ticks, systems_for,
+    thread_cpu_time, time_ticks, world_counts,
 };
 
 /// Times Starforge simulation ticks on a generated world.

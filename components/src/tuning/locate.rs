@@ -119,14 +119,8 @@ mod tests {
 
     #[test]
     fn a_missing_key_points_at_its_parent() {
-        assert_eq!(
-            line_of(TEXT, &["classes", "corvette", "cost", "energy"]),
-            Some(5)
-        );
-        assert_eq!(
-            line_of(TEXT, &["classes", "fighter", "cost", "energy"]),
-            Some(4)
-        );
+        assert_eq!(line_of(TEXT, &["classes", "corvette", "cost", "energy"]), Some(5));
+        assert_eq!(line_of(TEXT, &["classes", "fighter", "cost", "energy"]), Some(4));
         assert_eq!(line_of(TEXT, &["nothing"]), None);
         assert_eq!(line_of("not ron at all", &["x"]), None);
     }

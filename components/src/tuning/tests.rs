@@ -3,28 +3,12 @@
 use super::*;
 
 fn builtin(name: &str) -> &'static str {
-    BUILTIN_FILES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, t)| *t)
-        .expect("a shipped file")
+    BUILTIN_FILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).expect("a shipped file")
 }
 
 /// The shipped files with `name` replaced by `text`.
 fn files_with(name: &str, text: &str) -> Vec<(&'static str, String)> {
-    BUILTIN_FILES
-        .iter()
-        .map(|(n, t)| {
-            (
-                *n,
-                if *n == name {
-                    text.to_owned()
-                } else {
-                    (*t).to_owned()
-                },
-            )
-        })
-        .collect()
+    BUILTIN_FILES.iter().map(|(n, t)| (*n, if *n == name { text.to_owned() } else { (*t).to_owned() })).collect()
 }
 
 fn from_owned(files: &[(&'static str, String)]) -> Result<Tuning, TuningError> {
@@ -41,35 +25,24 @@ fn shipped_files_parse_and_validate() {
 
 #[test]
 fn default_is_the_shipped_files() {
-    assert_eq!(
-        Tuning::default(),
-        Tuning::from_files(&BUILTIN_FILES).expect("valid")
-    );
+    assert_eq!(Tuning::default(), Tuning::from_files(&BUILTIN_FILES).expect("valid"));
 }
 
 #[test]
 fn file_order_does_not_matter() {
     let mut files = BUILTIN_FILES.to_vec();
     files.reverse();
-    assert_eq!(
-        Tuning::from_files(&files).expect("valid"),
-        Tuning::default()
-    );
+    assert_eq!(Tuning::from_files(&files).expect("valid"), Tuning::default());
 }
 
 #[test]
 fn syntax_error_reports_file_line_and_column() {
     let text = builtin("ships.ron").replacen("hull: 180.0,", "hull: 180.0,,", 1);
     let err = from_owned(&files_with("ships.ron", &text)).expect_err("double comma");
-    let TuningError::Syntax { ref file, line, .. } = err else {
-        panic!("not a syntax error: {err}")
-    };
+    let TuningError::Syntax { ref file, line, .. } = err else { panic!("not a syntax error: {err}") };
     assert_eq!(file, "ships.ron");
     assert_eq!(line, 10, "the corvette's hull line: {err}");
-    assert!(
-        err.to_string().starts_with("ships.ron:10:"),
-        "display: {err}"
-    );
+    assert!(err.to_string().starts_with("ships.ron:10:"), "display: {err}");
 }
 
 #[test]
@@ -78,10 +51,7 @@ fn type_error_reports_expected_type() {
     let err = from_owned(&files_with("world.ron", &text)).expect_err("a string is not a float");
     let msg = err.to_string();
     assert!(msg.starts_with("world.ron:5:"), "file and line: {msg}");
-    assert!(
-        msg.to_lowercase().contains("float"),
-        "reason names the type: {msg}"
-    );
+    assert!(msg.to_lowercase().contains("float"), "reason names the type: {msg}");
 }
 
 #[test]
@@ -98,10 +68,7 @@ fn out_of_range_reports_file_field_line_and_reason() {
         }],
         "{err}"
     );
-    assert_eq!(
-        err.to_string(),
-        "ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)"
-    );
+    assert_eq!(err.to_string(), "ships.ron:6: classes.fighter.max_speed: must be > 0 (got -3)");
 }
 
 #[test]
@@ -113,63 +80,21 @@ fn every_problem_is_reported() {
     let err = from_owned(&files_with("world.ron", &text)).expect_err("invalid");
     let paths: Vec<&str> = err.field_errors().iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["tick_hz", "system_radius", "planets_min"], "{err}");
-    assert!(
-        err.to_string()
-            .contains("world.ron:3: tick_hz: must be ≤ 120 (got 500)"),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("must be ≤ planets_max (6) (got 9)"),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("must be a finite number (got inf)"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("world.ron:3: tick_hz: must be ≤ 120 (got 500)"), "{err}");
+    assert!(err.to_string().contains("must be ≤ planets_max (6) (got 9)"), "{err}");
+    assert!(err.to_string().contains("must be a finite number (got inf)"), "{err}");
 }
 
 #[test]
 fn fractions_and_orderings_are_checked() {
     let cases = [
-        (
-            "ships.ron",
-            "variance: 0.2",
-            "variance: 1.5",
-            "combat.variance",
-        ),
-        (
-            "npc.ron",
-            "fleet_size_min: 2",
-            "fleet_size_min: 7",
-            "fleet_size_min",
-        ),
+        ("ships.ron", "variance: 0.2", "variance: 1.5", "combat.variance"),
+        ("npc.ron", "fleet_size_min: 2", "fleet_size_min: 7", "fleet_size_min"),
         ("market.ron", "fee_bps: 200", "fee_bps: 10001", "fee_bps"),
-        (
-            "market.ron",
-            "default_expiry_ticks: 12000",
-            "default_expiry_ticks: 999999",
-            "default_expiry_ticks",
-        ),
-        (
-            "economy.ron",
-            "max_level: 5",
-            "max_level: 0",
-            "buildings.shipyard.max_level",
-        ),
-        (
-            "economy.ron",
-            "population_growth: 0.0005",
-            "population_growth: -0.1",
-            "population_growth",
-        ),
-        (
-            "npc.ron",
-            "reference_price: 10.0",
-            "reference_price: 2000000.0",
-            "reference_price",
-        ),
+        ("market.ron", "default_expiry_ticks: 12000", "default_expiry_ticks: 999999", "default_expiry_ticks"),
+        ("economy.ron", "max_level: 5", "max_level: 0", "buildings.shipyard.max_level"),
+        ("economy.ron", "population_growth: 0.0005", "population_growth: -0.1", "population_growth"),
+        ("npc.ron", "reference_price: 10.0", "reference_price: 2000000.0", "reference_price"),
     ];
     for (file, from, to, path) in cases {
         let text = builtin(file).replacen(from, to, 1);
@@ -187,10 +112,7 @@ fn a_defaulted_field_points_at_its_parent() {
     let mut t = Tuning::default();
     t.economy.buildings.mine.cost.energy = -1.0;
     let err = t.validate().expect_err("negative cost");
-    assert_eq!(
-        err.to_string(),
-        "economy.ron: buildings.mine.cost.energy: must be ≥ 0 (got -1)"
-    );
+    assert_eq!(err.to_string(), "economy.ron: buildings.mine.cost.energy: must be ≥ 0 (got -1)");
 }
 
 #[test]
@@ -205,45 +127,20 @@ fn unknown_field_is_rejected() {
 #[test]
 fn missing_unknown_and_duplicate_files_are_rejected() {
     let err = Tuning::from_files(&BUILTIN_FILES[..4]).expect_err("npc.ron missing");
-    assert_eq!(
-        err,
-        TuningError::MissingFile {
-            file: "npc.ron".into()
-        }
-    );
+    assert_eq!(err, TuningError::MissingFile { file: "npc.ron".into() });
 
     let mut files = BUILTIN_FILES.to_vec();
     files.push(("weapons.ron", "()"));
     let err = Tuning::from_files(&files).expect_err("unknown file");
-    assert_eq!(
-        err,
-        TuningError::UnknownFile {
-            file: "weapons.ron".into()
-        }
-    );
-    assert!(
-        err.to_string().contains("expected one of: world.ron"),
-        "{err}"
-    );
+    assert_eq!(err, TuningError::UnknownFile { file: "weapons.ron".into() });
+    assert!(err.to_string().contains("expected one of: world.ron"), "{err}");
 
-    let err = Tuning::default()
-        .with_file("weapons.ron", "()")
-        .expect_err("unknown file");
-    assert_eq!(
-        err,
-        TuningError::UnknownFile {
-            file: "weapons.ron".into()
-        }
-    );
+    let err = Tuning::default().with_file("weapons.ron", "()").expect_err("unknown file");
+    assert_eq!(err, TuningError::UnknownFile { file: "weapons.ron".into() });
 
     let mut files = BUILTIN_FILES.to_vec();
     files.push(BUILTIN_FILES[0]);
-    assert_eq!(
-        Tuning::from_files(&files).expect_err("twice"),
-        TuningError::DuplicateFile {
-            file: "world.ron".into()
-        }
-    );
+    assert_eq!(Tuning::from_files(&files).expect_err("twice"), TuningError::DuplicateFile { file: "world.ron".into() });
 }
 
 #[test]
@@ -253,11 +150,7 @@ fn with_file_replaces_one_file() {
     let next = original.with_file("market.ron", &text).expect("valid edit");
     assert_eq!(next.market.fee_bps, 350);
     assert_eq!(next.ships, original.ships, "other files unchanged");
-    assert_eq!(
-        original,
-        Tuning::default(),
-        "the caller's value is unchanged"
-    );
+    assert_eq!(original, Tuning::default(), "the caller's value is unchanged");
 }
 
 #[test]
@@ -276,9 +169,7 @@ fn failing_with_file_leaves_the_original_untouched() {
 fn with_file_validates_across_files() {
     // market.max_price below the NPCs' reference price: reported on npc.ron.
     let text = builtin("market.ron").replace("max_price: 1000000.0", "max_price: 5.0");
-    let err = Tuning::default()
-        .with_file("market.ron", &text)
-        .expect_err("cross-file");
+    let err = Tuning::default().with_file("market.ron", &text).expect_err("cross-file");
     assert_eq!(err.field_errors()[0].path, "reference_price", "{err}");
     // Both edits together are fine.
     let npc = builtin("npc.ron").replace("reference_price: 10.0", "reference_price: 4.0");

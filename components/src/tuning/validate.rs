@@ -23,10 +23,7 @@ const MAX_TICKS: i128 = 100_000_000;
 
 /// Every problem in `t`, in file order; empty if `t` is valid.
 pub(super) fn check(t: &Tuning) -> Vec<Problem> {
-    let mut c = Checker {
-        file: "world.ron",
-        problems: Vec::new(),
-    };
+    let mut c = Checker { file: "world.ron", problems: Vec::new() };
     world(&mut c, t);
     c.file = "ships.ron";
     ships(&mut c, t);
@@ -48,13 +45,7 @@ fn world(c: &mut Checker, t: &Tuning) {
     c.int("planets_min", w.planets_min, 0, 32);
     c.int("planets_max", w.planets_max, 1, 32);
     if w.planets_min > w.planets_max {
-        c.push(
-            "planets_min",
-            format!(
-                "must be ≤ planets_max ({}) (got {})",
-                w.planets_max, w.planets_min
-            ),
-        );
+        c.push("planets_min", format!("must be ≤ planets_max ({}) (got {})", w.planets_max, w.planets_min));
     }
     c.float("grid_cell_size", w.grid_cell_size, Lo::Incl(10.0), 1e7);
     // More than 2048 cells across a system makes the grid a memory hog, not an index.
@@ -71,12 +62,7 @@ fn world(c: &mut Checker, t: &Tuning) {
             );
         }
     }
-    c.float(
-        "jump_ticks_per_length",
-        w.jump_ticks_per_length,
-        Lo::Excl(0.0),
-        10_000.0,
-    );
+    c.float("jump_ticks_per_length", w.jump_ticks_per_length, Lo::Excl(0.0), 10_000.0);
 }
 
 fn ships(c: &mut Checker, t: &Tuning) {
@@ -85,53 +71,18 @@ fn ships(c: &mut Checker, t: &Tuning) {
     }
     for (attacker, row) in t.ships.multipliers.named() {
         for (defender, m) in row.named() {
-            c.float(
-                &format!("multipliers.{attacker}.{defender}"),
-                *m,
-                Lo::Incl(0.0),
-                100.0,
-            );
+            c.float(&format!("multipliers.{attacker}.{defender}"), *m, Lo::Incl(0.0), 100.0);
         }
     }
     let k = &t.ships.combat;
     c.float("combat.variance", k.variance, Lo::Incl(0.0), 1.0);
-    c.float(
-        "combat.min_damage_fraction",
-        k.min_damage_fraction,
-        Lo::Incl(0.0),
-        1.0,
-    );
-    c.float(
-        "combat.salvage_fraction",
-        k.salvage_fraction,
-        Lo::Incl(0.0),
-        1.0,
-    );
-    c.int(
-        "combat.engagement_timeout_ticks",
-        k.engagement_timeout_ticks,
-        1,
-        MAX_TICKS,
-    );
-    c.int(
-        "combat.retarget_interval_ticks",
-        k.retarget_interval_ticks,
-        1,
-        MAX_TICKS,
-    );
-    c.float(
-        "combat.weight_low_hull",
-        k.weight_low_hull,
-        Lo::Incl(0.0),
-        1000.0,
-    );
+    c.float("combat.min_damage_fraction", k.min_damage_fraction, Lo::Incl(0.0), 1.0);
+    c.float("combat.salvage_fraction", k.salvage_fraction, Lo::Incl(0.0), 1.0);
+    c.int("combat.engagement_timeout_ticks", k.engagement_timeout_ticks, 1, MAX_TICKS);
+    c.int("combat.retarget_interval_ticks", k.retarget_interval_ticks, 1, MAX_TICKS);
+    c.float("combat.weight_low_hull", k.weight_low_hull, Lo::Incl(0.0), 1000.0);
     c.float("combat.weight_near", k.weight_near, Lo::Incl(0.0), 1000.0);
-    c.float(
-        "combat.weight_threat",
-        k.weight_threat,
-        Lo::Incl(0.0),
-        1000.0,
-    );
+    c.float("combat.weight_threat", k.weight_threat, Lo::Incl(0.0), 1000.0);
 }
 
 fn class(c: &mut Checker, p: &str, s: &ShipClassStats) {
@@ -139,52 +90,22 @@ fn class(c: &mut Checker, p: &str, s: &ShipClassStats) {
     c.float(&format!("{p}.armor"), s.armor, Lo::Incl(0.0), 1e9);
     c.float(&format!("{p}.damage"), s.damage, Lo::Incl(0.0), 1e9);
     c.float(&format!("{p}.range"), s.range, Lo::Excl(0.0), 1e7);
-    c.int(
-        &format!("{p}.cooldown_ticks"),
-        s.cooldown_ticks,
-        1,
-        MAX_TICKS,
-    );
+    c.int(&format!("{p}.cooldown_ticks"), s.cooldown_ticks, 1, MAX_TICKS);
     c.float(&format!("{p}.max_speed"), s.max_speed, Lo::Excl(0.0), 1e6);
-    c.float(
-        &format!("{p}.acceleration"),
-        s.acceleration,
-        Lo::Excl(0.0),
-        1e6,
-    );
+    c.float(&format!("{p}.acceleration"), s.acceleration, Lo::Excl(0.0), 1e6);
     c.float(&format!("{p}.turn_rate"), s.turn_rate, Lo::Excl(0.0), 100.0);
     c.float(&format!("{p}.cargo"), s.cargo, Lo::Incl(0.0), MAX_AMOUNT);
     c.float(&format!("{p}.threat"), s.threat, Lo::Incl(0.0), 1000.0);
     cost(c, &format!("{p}.cost"), &s.cost);
     c.int(&format!("{p}.build_ticks"), s.build_ticks, 1, MAX_TICKS);
-    c.float(
-        &format!("{p}.upkeep_energy"),
-        s.upkeep_energy,
-        Lo::Incl(0.0),
-        MAX_AMOUNT,
-    );
+    c.float(&format!("{p}.upkeep_energy"), s.upkeep_energy, Lo::Incl(0.0), MAX_AMOUNT);
 }
 
 fn cost(c: &mut Checker, p: &str, k: &Cost) {
-    c.float(
-        &format!("{p}.credits"),
-        k.credits,
-        Lo::Incl(0.0),
-        MAX_AMOUNT,
-    );
+    c.float(&format!("{p}.credits"), k.credits, Lo::Incl(0.0), MAX_AMOUNT);
     c.float(&format!("{p}.energy"), k.energy, Lo::Incl(0.0), MAX_AMOUNT);
-    c.float(
-        &format!("{p}.minerals"),
-        k.minerals,
-        Lo::Incl(0.0),
-        MAX_AMOUNT,
-    );
-    c.float(
-        &format!("{p}.rare_elements"),
-        k.rare_elements,
-        Lo::Incl(0.0),
-        MAX_AMOUNT,
-    );
+    c.float(&format!("{p}.minerals"), k.minerals, Lo::Incl(0.0), MAX_AMOUNT);
+    c.float(&format!("{p}.rare_elements"), k.rare_elements, Lo::Incl(0.0), MAX_AMOUNT);
 }
 
 fn economy(c: &mut Checker, t: &Tuning) {
@@ -193,38 +114,13 @@ fn economy(c: &mut Checker, t: &Tuning) {
         building(c, name, b);
     }
     for (name, r) in e.regions.named() {
-        c.float(
-            &format!("regions.{name}.energy"),
-            r.energy,
-            Lo::Incl(0.0),
-            100.0,
-        );
-        c.float(
-            &format!("regions.{name}.minerals"),
-            r.minerals,
-            Lo::Incl(0.0),
-            100.0,
-        );
-        c.float(
-            &format!("regions.{name}.rare_elements"),
-            r.rare_elements,
-            Lo::Incl(0.0),
-            100.0,
-        );
+        c.float(&format!("regions.{name}.energy"), r.energy, Lo::Incl(0.0), 100.0);
+        c.float(&format!("regions.{name}.minerals"), r.minerals, Lo::Incl(0.0), 100.0);
+        c.float(&format!("regions.{name}.rare_elements"), r.rare_elements, Lo::Incl(0.0), 100.0);
     }
-    c.float(
-        "reference_population",
-        e.reference_population,
-        Lo::Excl(0.0),
-        MAX_AMOUNT,
-    );
+    c.float("reference_population", e.reference_population, Lo::Excl(0.0), MAX_AMOUNT);
     c.float("population_growth", e.population_growth, Lo::Incl(0.0), 1.0);
-    c.float(
-        "base_population_cap",
-        e.base_population_cap,
-        Lo::Excl(0.0),
-        MAX_AMOUNT,
-    );
+    c.float("base_population_cap", e.base_population_cap, Lo::Excl(0.0), MAX_AMOUNT);
     c.float("tax_per_person", e.tax_per_person, Lo::Incl(0.0), 1000.0);
     c.int("max_construction_queue", e.max_construction_queue, 1, 1000);
     c.int("max_shipyard_queue", e.max_shipyard_queue, 1, 1000);
@@ -233,25 +129,11 @@ fn economy(c: &mut Checker, t: &Tuning) {
 fn building(c: &mut Checker, name: &str, b: &BuildingTuning) {
     let p = format!("buildings.{name}");
     // The research lab's output is a fraction added per level; the others are amounts.
-    let max_output = if name == "research_lab" {
-        1.0
-    } else {
-        MAX_AMOUNT
-    };
-    c.float(
-        &format!("{p}.output_per_level"),
-        b.output_per_level,
-        Lo::Incl(0.0),
-        max_output,
-    );
+    let max_output = if name == "research_lab" { 1.0 } else { MAX_AMOUNT };
+    c.float(&format!("{p}.output_per_level"), b.output_per_level, Lo::Incl(0.0), max_output);
     cost(c, &format!("{p}.cost"), &b.cost);
     c.int(&format!("{p}.build_ticks"), b.build_ticks, 1, MAX_TICKS);
-    c.float(
-        &format!("{p}.upkeep_energy"),
-        b.upkeep_energy,
-        Lo::Incl(0.0),
-        MAX_AMOUNT,
-    );
+    c.float(&format!("{p}.upkeep_energy"), b.upkeep_energy, Lo::Incl(0.0), MAX_AMOUNT);
     c.int(&format!("{p}.max_level"), b.max_level, 1, 100);
 }
 
@@ -263,19 +145,11 @@ fn market(c: &mut Checker, t: &Tuning) {
     if m.default_expiry_ticks > m.max_expiry_ticks {
         c.push(
             "default_expiry_ticks",
-            format!(
-                "must be ≤ max_expiry_ticks ({}) (got {})",
-                m.max_expiry_ticks, m.default_expiry_ticks
-            ),
+            format!("must be ≤ max_expiry_ticks ({}) (got {})", m.max_expiry_ticks, m.default_expiry_ticks),
         );
     }
     c.int("ticker_window_ticks", m.ticker_window_ticks, 1, MAX_TICKS);
-    c.int(
-        "max_open_orders_per_empire",
-        m.max_open_orders_per_empire,
-        1,
-        100_000,
-    );
+    c.int("max_open_orders_per_empire", m.max_open_orders_per_empire, 1, 100_000);
     // max_price × max_quantity in milli-credits must fit an i64 with room for sums.
     c.float("max_price", m.max_price, Lo::Excl(0.0), 1e9);
     c.int("max_quantity", m.max_quantity, 1, 1_000_000_000);
@@ -293,57 +167,21 @@ fn market(c: &mut Checker, t: &Tuning) {
 
 fn npc(c: &mut Checker, t: &Tuning) {
     let n = &t.npc;
-    c.float(
-        "pirate_fleets_per_system",
-        n.pirate_fleets_per_system,
-        Lo::Incl(0.0),
-        100.0,
-    );
-    c.float(
-        "patrol_fleets_per_system",
-        n.patrol_fleets_per_system,
-        Lo::Incl(0.0),
-        100.0,
-    );
-    c.float(
-        "trader_fleets_per_system",
-        n.trader_fleets_per_system,
-        Lo::Incl(0.0),
-        100.0,
-    );
+    c.float("pirate_fleets_per_system", n.pirate_fleets_per_system, Lo::Incl(0.0), 100.0);
+    c.float("patrol_fleets_per_system", n.patrol_fleets_per_system, Lo::Incl(0.0), 100.0);
+    c.float("trader_fleets_per_system", n.trader_fleets_per_system, Lo::Incl(0.0), 100.0);
     c.int("trader_empires", n.trader_empires, 1, 1000);
-    c.float(
-        "colonies_per_system",
-        n.colonies_per_system,
-        Lo::Incl(0.0),
-        32.0,
-    );
+    c.float("colonies_per_system", n.colonies_per_system, Lo::Incl(0.0), 32.0);
     c.int("fleet_size_min", n.fleet_size_min, 1, 1000);
     c.int("fleet_size_max", n.fleet_size_max, 1, 1000);
     if n.fleet_size_min > n.fleet_size_max {
-        c.push(
-            "fleet_size_min",
-            format!(
-                "must be ≤ fleet_size_max ({}) (got {})",
-                n.fleet_size_max, n.fleet_size_min
-            ),
-        );
+        c.push("fleet_size_min", format!("must be ≤ fleet_size_max ({}) (got {})", n.fleet_size_max, n.fleet_size_min));
     }
     c.int("think_interval_ticks", n.think_interval_ticks, 1, MAX_TICKS);
     c.int("pirate_hunt_jumps", n.pirate_hunt_jumps, 0, 64);
     c.float("trader_spread", n.trader_spread, Lo::Incl(0.0), 0.9);
-    c.int(
-        "trader_order_units",
-        n.trader_order_units,
-        1,
-        t.market.max_quantity.max(1),
-    );
-    c.float(
-        "reference_price",
-        n.reference_price,
-        Lo::Excl(0.0),
-        t.market.max_price.max(f64::MIN_POSITIVE),
-    );
+    c.int("trader_order_units", n.trader_order_units, 1, t.market.max_quantity.max(1));
+    c.float("reference_price", n.reference_price, Lo::Excl(0.0), t.market.max_price.max(f64::MIN_POSITIVE));
 }
 
 /// Lower bound of a float range.
@@ -363,11 +201,7 @@ struct Checker {
 
 impl Checker {
     fn push(&mut self, path: &str, reason: String) {
-        self.problems.push(Problem {
-            file: self.file,
-            path: path.to_owned(),
-            reason,
-        });
+        self.problems.push(Problem { file: self.file, path: path.to_owned(), reason });
     }
 
     /// A finite float in `lo..=hi`.
@@ -387,13 +221,7 @@ impl Checker {
     }
 
     /// An integer in `lo..=hi`.
-    fn int<T: Into<i128> + Display + Copy>(
-        &mut self,
-        path: &str,
-        v: T,
-        lo: impl Into<i128>,
-        hi: impl Into<i128>,
-    ) {
+    fn int<T: Into<i128> + Display + Copy>(&mut self, path: &str, v: T, lo: impl Into<i128>, hi: impl Into<i128>) {
         let (x, lo, hi) = (v.into(), lo.into(), hi.into());
         let reason = if x < lo {
             format!("must be ≥ {lo} (got {v})")

@@ -2,8 +2,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
-use bevy_app::prelude::*;
 use bevy_app::FixedMain;
+use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 use starforge_components::prelude::*;
 use starforge_systems::prelude::*;
