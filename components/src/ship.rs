@@ -163,7 +163,12 @@ pub struct Allegiance(pub EmpireKind);
 
 /// The spatial-grid cell a ship is filed under (runtime state of the spatial index).
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct GridCell(pub Option<u64>);
+pub struct GridCell {
+    /// The cell's key, `None` while not filed (new, or in hyperspace).
+    pub key: Option<u64>,
+    /// Whether that cell overlaps an obstacle (so a move inside it needs a contact check).
+    pub near_obstacle: bool,
+}
 
 /// A group of ships that takes orders together.
 #[derive(Component, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

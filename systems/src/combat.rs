@@ -177,7 +177,7 @@ pub fn fight(
         // No target: look for one (on losing one, and every retarget interval, staggered).
         let due = target.0.is_some() || (tick + id.0).is_multiple_of(combat.retarget_interval_ticks.max(1) as u64);
         if chosen.is_none() && due {
-            let Some(key) = cell.0 else { continue };
+            let Some(key) = cell.key else { continue };
             let mut best: Option<(f32, EntityId, Entity)> = None;
             // Enough rings of cells to cover the weapon range, whatever the cell size.
             let rings = (stats.range / grid.cell_size).ceil().clamp(1.0, 8.0) as i16;
@@ -273,7 +273,7 @@ pub fn fight(
     for (victim, killer) in kills {
         let Ok((_, vid, vship, vowner, _, vpos, _, _, _, vcell, vfleet, vcargo)) = ships.get(victim) else { continue };
         let (vid, class, vowner, system, cell, fleet, cargo) =
-            (*vid, vship.class, vowner.0, vpos.system, vcell.0, vfleet.0, vcargo.0);
+            (*vid, vship.class, vowner.0, vpos.system, vcell.key, vfleet.0, vcargo.0);
         if let Some(key) = cell {
             grid.remove(key, victim);
         }

@@ -84,7 +84,7 @@ pub fn move_ships(
         // The cell size was retuned: refile everyone.
         grid.clear(cell_size);
         for (.., mut cell) in &mut ships {
-            cell.0 = None;
+            cell.key = None;
         }
     }
     let space = Space { galaxy: &galaxy, obstacles: &obstacles, dt, cell_size };
@@ -95,7 +95,7 @@ pub fn move_ships(
         let stats = tuning.class(ship.class);
         let moving = motion.vel != Vec2::ZERO;
         // The common case of a big galaxy: parked and filed. Touch nothing (no change flags).
-        if !moving && cell.0.is_some() && matches!(*order, ShipOrder::Idle) {
+        if !moving && cell.key.is_some() && matches!(*order, ShipOrder::Idle) {
             continue;
         }
         // Orders are read through `&*order` and written only when they really change, so
@@ -157,7 +157,7 @@ pub fn move_ships(
                         let ticks = (lane.length * tuning.world.jump_ticks_per_length).ceil().max(1.0) as u32;
                         commands.entity(e).insert(Transit { to: next, ticks_left: ticks });
                         motion.vel = Vec2::ZERO;
-                        if let Some(key) = cell.0.take() {
+                        if let Some(key) = cell.key.take() {
                             grid.remove(key, e);
                         }
                         continue;
@@ -226,17 +226,20 @@ fn integrate_and_file(
         }
         pos.local = next;
     }
-    if !was_moving && motion.vel == Vec2::ZERO && cell.0.is_some() {
+    if !was_moving && motion.vel == Vec2::ZERO && cell.key.is_some() {
         return; // did not move: same cell
     }
     let key = cell_key(pos.system, pos.local, space.cell_size);
-    contacts.note(space.obstacles, entry.entity, pos.system, key);
-    if cell.0 != Some(key) {
-        if let Some(old) = cell.0 {
+    if cell.key != Some(key) {
+        if let Some(old) = cell.key {
             grid.remove(old, entry.entity);
         }
         grid.insert(key, entry);
-        cell.0 = Some(key);
+        let near_obstacle = space.obstacles.system(pos.system).is_some_and(|s| s.cell_has_obstacle(key));
+        **cell = GridCell { key: Some(key), near_obstacle };
+    }
+    if cell.near_obstacle {
+        contacts.0.push(entry.entity);
     }
 }
 

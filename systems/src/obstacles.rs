@@ -44,20 +44,12 @@ impl Plugin for ObstaclePlugin {
     }
 }
 
-/// Ships that moved this tick into a grid cell overlapping an obstacle, in the order
-/// movement saw them: filled by the Movement systems, drained by
+/// Ships that moved this tick within a grid cell overlapping an obstacle (their
+/// [`GridCell::near_obstacle`]), in the order movement saw them: filled by the Movement
+/// systems, drained by
 /// [`resolve_planet_contacts`] (so no pass over every ship is needed to find them).
 #[derive(Resource, Debug, Default)]
 pub struct ContactCandidates(pub Vec<Entity>);
-
-impl ContactCandidates {
-    /// Records `e` if cell `key` of its system overlaps an obstacle.
-    pub fn note(&mut self, obstacles: &ObstacleWorld, e: Entity, system: SystemId, key: u64) {
-        if obstacles.system(system).is_some_and(|s| s.cell_has_obstacle(key)) {
-            self.0.push(e);
-        }
-    }
-}
 
 /// The static colliders of one star system.
 pub struct SystemObstacles {
@@ -221,7 +213,7 @@ pub fn resolve_planet_contacts(
     mut grid: ResMut<SpatialGrid>,
     mut candidates: ResMut<ContactCandidates>,
     mut ships: ParamSet<(
-        Query<(Entity, &Position, &GridCell), (With<Ship>, Without<Transit>)>,
+        Query<(Entity, &Position, &mut GridCell), (With<Ship>, Without<Transit>)>,
         Query<
             (&EntityId, &Owner, &Allegiance, &mut Position, &mut Motion, &mut GridCell, &mut ShipOrder),
             (With<Ship>, Without<Transit>),
@@ -234,13 +226,19 @@ pub fn resolve_planet_contacts(
     if rebuilt {
         *obstacles = ObstacleWorld::build(&galaxy, cell_size);
     }
-    // Pass 1: the ships that moved into a cell overlapping an obstacle (noted by movement);
-    // after a rebuild, every ship in such a cell (narrow read-only scan).
+    // Pass 1: the ships that moved in a cell overlapping an obstacle (noted by movement);
+    // after a rebuild, every ship in such a cell, and every ship's cell flag is refreshed.
     if rebuilt {
         candidates.0.clear();
-        for (e, pos, cell) in &ships.p0() {
-            let key = cell.0.unwrap_or_else(|| cell_key(pos.system, pos.local, cell_size));
-            candidates.note(&obstacles, e, pos.system, key);
+        for (e, pos, mut cell) in &mut ships.p0() {
+            let key = cell.key.unwrap_or_else(|| cell_key(pos.system, pos.local, cell_size));
+            let near = obstacles.system(pos.system).is_some_and(|s| s.cell_has_obstacle(key));
+            if cell.near_obstacle != near {
+                cell.near_obstacle = near;
+            }
+            if near {
+                candidates.0.push(e);
+            }
         }
     }
     let list = std::mem::take(&mut candidates.0);
@@ -267,12 +265,12 @@ pub fn resolve_planet_contacts(
             motion.vel = v;
         }
         // Refile if the push crossed a cell border (only ships already filed are in the grid).
-        if let Some(old) = cell.0 {
+        if let Some(old) = cell.key {
             let key = cell_key(pos.system, p, cell_size);
             if old != key {
                 grid.remove(old, e);
                 grid.insert(key, GridEntry { entity: e, id: *id, owner: owner.0, allegiance: allegiance.0 });
-                cell.0 = Some(key);
+                *cell = GridCell { key: Some(key), near_obstacle: sys.cell_has_obstacle(key) };
             }
         }
     }
