@@ -145,6 +145,8 @@ pub struct CombatTuning {
     pub weight_near: f32,
     /// Targeting score weight for the target class's threat.
     pub weight_threat: f32,
+    /// A ship under an attack order holds this fraction of its weapon range from the target.
+    pub attack_standoff: f32,
 }
 
 /// One building kind (inside `economy.ron`).
@@ -337,6 +339,13 @@ pub struct NpcTuning {
     pub trader_order_units: i64,
     /// Reference price (credits per unit) when a book has never traded.
     pub reference_price: f64,
+    /// Ticks an NPC quote rests on the exchange before it expires.
+    pub quote_expiry_ticks: u32,
+    /// Credits each NPC empire starts with (at generation).
+    pub starting_credits: f64,
+    /// Units of energy and of minerals each NPC empire starts with (a tenth as much of rare
+    /// elements), at generation.
+    pub starting_stock: f64,
 }
 
 /// `tuning/world.ron`: tick rate, galaxy size, space.
@@ -359,6 +368,10 @@ pub struct WorldTuning {
     pub grid_cell_size: f32,
     /// Ticks of hyperspace travel per unit of lane length.
     pub jump_ticks_per_length: f32,
+    /// A ship within this distance (metres) of its move-to point, slow enough to stop, has arrived.
+    pub arrive_radius: f32,
+    /// A ship within this distance (metres) of a hyperlane gate enters hyperspace.
+    pub gate_radius: f32,
 }
 
 /// Everything designers tune. An ECS resource; replaced whole on a successful hot reload.

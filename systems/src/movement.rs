@@ -16,14 +16,8 @@ use crate::SimSystems;
 use crate::obstacles::{ContactCandidates, ObstacleWorld};
 use crate::spatial::{GridEntry, SpatialGrid, cell_key};
 
-/// Within this distance (metres) of a move-to point, a slow ship has arrived.
-pub const ARRIVE_RADIUS: f32 = 25.0;
-/// Within this distance (metres) of a gate, a ship enters hyperspace.
-pub const GATE_RADIUS: f32 = 300.0;
 /// Squared velocity error (m²/s²) below which a cruising ship counts as on course.
 const CRUISE_TOLERANCE_SQ: f32 = 1e-4;
-/// An attacking ship holds at this fraction of its weapon range from the target.
-pub const ATTACK_STANDOFF: f32 = 0.7;
 
 /// Transits, steering, integration and the spatial index in [`SimSystems::Movement`].
 pub struct MovementPlugin;
@@ -88,6 +82,7 @@ pub fn move_ships(
         }
     }
     let space = Space { galaxy: &galaxy, obstacles: &obstacles, dt, cell_size };
+    let arrive = tuning.world.arrive_radius;
     // Attackers steer towards another ship's position: they move in a second, small pass,
     // once every other ship has moved (so the main pass needs no lookups).
     let mut attackers: Vec<(Entity, EntityId)> = Vec::new();
@@ -124,12 +119,12 @@ pub fn move_ships(
                 }
             }
             ShipOrder::MoveTo(goal) => {
-                if steer(pos.local, &mut motion, *goal, stats, dt, ARRIVE_RADIUS) {
+                if steer(pos.local, &mut motion, *goal, stats, dt, arrive) {
                     new_order = Some(ShipOrder::Idle);
                 }
             }
             ShipOrder::Patrol { goal, .. } => {
-                if steer(pos.local, &mut motion, *goal, stats, dt, ARRIVE_RADIUS * 4.0)
+                if steer(pos.local, &mut motion, *goal, stats, dt, arrive * 4.0)
                     && let ShipOrder::Patrol { points, next, goal } = &mut *order
                 {
                     // Only on arrival does the waypoint list itself get read.
@@ -149,7 +144,7 @@ pub fn move_ships(
                 let next = *next;
                 {
                     let gate = galaxy.gate_position(pos.system, next);
-                    if pos.local.distance(gate) <= GATE_RADIUS {
+                    if pos.local.distance(gate) <= tuning.world.gate_radius {
                         let Some((_, lane)) = galaxy.lane_between(pos.system, next) else {
                             *order = ShipOrder::Idle;
                             continue;
@@ -184,9 +179,9 @@ pub fn move_ships(
         match goal.filter(|t| t.system == pos.system) {
             Some(t) => {
                 let to = t.local - pos.local;
-                let standoff = stats.range * ATTACK_STANDOFF;
+                let standoff = stats.range * tuning.ships.combat.attack_standoff;
                 let goal = if to.length() > standoff { t.local - to.normalize_or_zero() * standoff } else { pos.local };
-                steer(pos.local, &mut motion, goal, stats, dt, ARRIVE_RADIUS);
+                steer(pos.local, &mut motion, goal, stats, dt, tuning.world.arrive_radius);
             }
             None => *order = ShipOrder::Idle,
         }
@@ -343,7 +338,7 @@ mod tests {
         let mut arrived = false;
         for _ in 0..20_000 {
             let before = (m.heading, m.vel);
-            if steer(pos, &mut &mut m, goal, &s, dt, ARRIVE_RADIUS) {
+            if steer(pos, &mut &mut m, goal, &s, dt, 25.0) {
                 arrived = true;
                 break;
             }
@@ -353,7 +348,7 @@ mod tests {
             pos += m.vel * dt;
         }
         assert!(arrived, "the ship must arrive");
-        assert!(pos.distance(goal) <= ARRIVE_RADIUS, "arrived {} m away", pos.distance(goal));
+        assert!(pos.distance(goal) <= 25.0, "arrived {} m away", pos.distance(goal));
         assert_eq!(m.vel, Vec2::ZERO, "arrival halts the ship");
     }
 

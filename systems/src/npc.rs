@@ -207,7 +207,7 @@ pub fn think_empires(
         let mut rng = stream(seed.0, 0x8000_0000 | (empire.0 as u32 & 0x7fff_ffff), tick, Purpose::Npc);
         let mut push = |intent| queue.0.push(QueuedIntent { empire, client_ref: 0, intent });
         // Trade: quote around the last price; both sides, so quotes of different empires cross.
-        let expiry = npc.think_interval_ticks.saturating_mul(10).clamp(1, tuning.market.max_expiry_ticks);
+        let expiry = npc.quote_expiry_ticks.clamp(1, tuning.market.max_expiry_ticks);
         for r in ResourceKind::TRADED {
             let reference =
                 market.ticker(r).and_then(|t| t.last).unwrap_or((npc.reference_price * MILLI as f64) as i64);

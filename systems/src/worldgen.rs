@@ -10,6 +10,7 @@ use glam::Vec2;
 use rand_chacha::ChaCha8Rng;
 use starforge_components::prelude::*;
 
+use crate::economy::to_milli;
 use crate::market::place_order;
 use crate::rng::{Purpose, below, stream, unit_f32};
 use crate::spawn::{spawn_colony, spawn_empire, spawn_fleet, spawn_ship};
@@ -166,29 +167,21 @@ pub fn generate_world(world: &mut World, params: &GenParams) {
         *s.get_mut(ResourceKind::RareElements) = units(r);
         s
     };
-    let pirates = spawn_empire(
-        world,
-        "Red Corsairs",
-        EmpireKind::Npc(Faction::Pirates),
-        units(50_000),
-        stock(20_000, 20_000, 2_000),
-    );
-    let patrol = spawn_empire(
-        world,
-        "Concord Navy",
-        EmpireKind::Npc(Faction::Patrol),
-        units(100_000),
-        stock(40_000, 40_000, 4_000),
-    );
+    // Every NPC empire starts with the tuned wealth (whole units; milli-units in the world).
+    let (credits0, stock0) = (to_milli(npc.starting_credits), to_milli(npc.starting_stock));
+    let wealth = || {
+        let mut s = ResourceAmounts::default();
+        *s.get_mut(ResourceKind::Energy) = stock0;
+        *s.get_mut(ResourceKind::Minerals) = stock0;
+        *s.get_mut(ResourceKind::RareElements) = stock0 / 10;
+        s
+    };
+    let pirates = spawn_empire(world, "Red Corsairs", EmpireKind::Npc(Faction::Pirates), credits0, wealth());
+    let patrol = spawn_empire(world, "Concord Navy", EmpireKind::Npc(Faction::Patrol), credits0, wealth());
     let traders: Vec<EntityId> = (0..npc.trader_empires.max(1))
         .map(|i| {
-            spawn_empire(
-                world,
-                format!("Trade House {}", i + 1),
-                EmpireKind::Npc(Faction::Traders),
-                units(200_000),
-                stock(50_000, 50_000, 5_000),
-            )
+            let name = format!("Trade House {}", i + 1);
+            spawn_empire(world, name, EmpireKind::Npc(Faction::Traders), credits0, wealth())
         })
         .collect();
     let mut npc_empires = vec![(pirates, Faction::Pirates, lawless[0]), (patrol, Faction::Patrol, policed[0])];

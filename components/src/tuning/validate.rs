@@ -63,6 +63,8 @@ fn world(c: &mut Checker, t: &Tuning) {
         }
     }
     c.float("jump_ticks_per_length", w.jump_ticks_per_length, Lo::Excl(0.0), 10_000.0);
+    c.float("arrive_radius", w.arrive_radius, Lo::Excl(0.0), 10_000.0);
+    c.float("gate_radius", w.gate_radius, Lo::Excl(0.0), 100_000.0);
 }
 
 fn ships(c: &mut Checker, t: &Tuning) {
@@ -78,6 +80,7 @@ fn ships(c: &mut Checker, t: &Tuning) {
     c.float("combat.variance", k.variance, Lo::Incl(0.0), 1.0);
     c.float("combat.min_damage_fraction", k.min_damage_fraction, Lo::Incl(0.0), 1.0);
     c.float("combat.salvage_fraction", k.salvage_fraction, Lo::Incl(0.0), 1.0);
+    c.float("combat.attack_standoff", k.attack_standoff, Lo::Excl(0.0), 1.0);
     c.int("combat.engagement_timeout_ticks", k.engagement_timeout_ticks, 1, MAX_TICKS);
     c.int("combat.retarget_interval_ticks", k.retarget_interval_ticks, 1, MAX_TICKS);
     c.float("combat.weight_low_hull", k.weight_low_hull, Lo::Incl(0.0), 1000.0);
@@ -182,6 +185,9 @@ fn npc(c: &mut Checker, t: &Tuning) {
     c.float("trader_spread", n.trader_spread, Lo::Incl(0.0), 0.9);
     c.int("trader_order_units", n.trader_order_units, 1, t.market.max_quantity.max(1));
     c.float("reference_price", n.reference_price, Lo::Excl(0.0), t.market.max_price.max(f64::MIN_POSITIVE));
+    c.int("quote_expiry_ticks", n.quote_expiry_ticks, 1, i128::from(t.market.max_expiry_ticks.max(1)));
+    c.float("starting_credits", n.starting_credits, Lo::Incl(0.0), MAX_AMOUNT);
+    c.float("starting_stock", n.starting_stock, Lo::Incl(0.0), MAX_AMOUNT);
 }
 
 /// Lower bound of a float range.
