@@ -142,6 +142,8 @@ pub fn advance_shipyards(
     fleet_positions: Query<&Position, With<Ship>>,
     mut built: MessageWriter<ShipBuilt>,
 ) {
+    // Progress every yard; collect the finished jobs.
+    let mut launches: Vec<Launch> = Vec::new();
     for (cid, owner, colony, buildings, mut yard) in &mut colonies {
         let level = buildings.level(BuildingKind::Shipyard) as u32;
         if yard.0.is_empty() || level == 0 {
@@ -154,41 +156,46 @@ pub fn advance_shipyards(
         }
         let job = *job;
         yard.0.pop_front();
-        let Some(owner_e) = index.get(owner.0) else { continue };
+        launches.push(Launch { colony: *cid, owner: owner.0, system: colony.system, planet: colony.planet, job });
+    }
+    // Launch in colony-id order: new ids do not depend on storage order (e.g. after a restore).
+    launches.sort_by_key(|l| l.colony);
+    for Launch { colony: cid, owner, system, planet, job } in launches {
+        let Some(owner_e) = index.get(owner) else { continue };
         let Ok((empire, mut census)) = empires.get_mut(owner_e) else { continue };
         let kind = empire.kind;
         census.0[job.class.index()] += 1;
         let planet = galaxy
-            .system(colony.system)
-            .and_then(|s| s.planets.get(colony.planet as usize))
+            .system(system)
+            .and_then(|s| s.planets.get(planet as usize))
             .map_or(Vec2::ZERO, |p| p.pos + Vec2::new(p.radius + 100.0, 0.0));
-        let pos = Position { system: colony.system, local: planet };
+        let pos = Position { system, local: planet };
         // Join the requested fleet if it is still ours and in this system (or empty).
         let fleet = job.fleet.filter(|f| {
             index.get(*f).and_then(|fe| fleets.get(fe).ok()).is_some_and(|(fo, fl)| {
-                fo.0 == owner.0
+                fo.0 == owner
                     && fl
                         .ships
                         .first()
                         .and_then(|s| index.get(*s))
                         .and_then(|s| fleet_positions.get(s).ok())
-                        .is_none_or(|p| p.system == colony.system)
+                        .is_none_or(|p| p.system == system)
             })
         });
         let fleet = match fleet {
             Some(f) => f,
             None => {
                 let fid = ids.allocate();
-                let mut ec = commands.spawn((fid, Owner(owner.0), Fleet::default()));
+                let mut ec = commands.spawn((fid, Owner(owner), Fleet::default()));
                 if let EmpireKind::Npc(faction) = kind {
-                    ec.insert(NpcBrain { faction, home: colony.system, next_think: 0 });
+                    ec.insert(NpcBrain { faction, home: system, next_think: 0 });
                 }
                 index.insert(fid, ec.id());
                 fid
             }
         };
         let sid = ids.allocate();
-        let e = commands.spawn(ship_bundle(sid, job.class, owner.0, kind, fleet, pos, 0.0, &tuning)).id();
+        let e = commands.spawn(ship_bundle(sid, job.class, owner, kind, fleet, pos, 0.0, &tuning)).id();
         index.insert(sid, e);
         if let Some(Ok((_, mut f))) = index.get(fleet).map(|fe| fleets.get_mut(fe)) {
             insert_sorted(&mut f.ships, sid);
@@ -202,8 +209,17 @@ pub fn advance_shipyards(
             });
         }
         stats.ships_built += 1;
-        built.write(ShipBuilt { ship: sid, fleet, colony: *cid, owner: owner.0, class: job.class });
+        built.write(ShipBuilt { ship: sid, fleet, colony: cid, owner, class: job.class });
     }
+}
+
+/// A ship finished at a colony's shipyard, waiting to launch.
+struct Launch {
+    colony: EntityId,
+    owner: EntityId,
+    system: SystemId,
+    planet: u32,
+    job: ShipJob,
 }
 
 /// Every empire pays energy upkeep for its ships and buildings; what it cannot pay is
