@@ -172,6 +172,7 @@ type NpcEmpires<'w, 's> = Query<
 >;
 
 /// Empire brains: trade on the exchange, build at colonies, order ships.
+#[expect(clippy::too_many_arguments, reason = "a system's parameters are its dependencies")]
 pub fn think_empires(
     tick: Res<SimTick>,
     seed: Res<WorldSeed>,
@@ -179,29 +180,57 @@ pub fn think_empires(
     market: Res<Market>,
     mut queue: ResMut<IntentQueue>,
     mut empires: NpcEmpires,
-    colonies: Query<(&EntityId, &Owner, &Buildings, &ConstructionQueue, &ShipyardQueue)>,
+    colonies: Query<(&EntityId, &Owner, &Colony, &Buildings, &ConstructionQueue, &ShipyardQueue)>,
+    fleets: Query<(&EntityId, &Owner, &Fleet), With<NpcBrain>>,
+    positions: Query<&Position, Without<Transit>>,
+    index: Res<EntityIndex>,
 ) {
     let tick = tick.0;
     let npc = tuning.npc;
-    let mut thinking: Vec<(EntityId, i64, ResourceAmounts, u32, Faction)> = Vec::new();
+    let mut thinking: Vec<Thinker> = Vec::new();
     for (id, credits, stock, census, mut brain) in &mut empires {
         if due(&brain, tick) {
             brain.next_think = next_think(tick, *id, npc.think_interval_ticks);
-            thinking.push((*id, credits.0, stock.0, census.0.iter().sum(), brain.faction));
+            thinking.push(Thinker {
+                empire: *id,
+                credits: credits.0,
+                stock: stock.0,
+                ships: census.0.iter().sum(),
+                faction: brain.faction,
+            });
         }
     }
     if thinking.is_empty() {
         return;
     }
-    thinking.sort_by_key(|t| t.0);
-    // Colonies of the thinking empires, in id order.
-    let mut owned: Vec<(EntityId, EntityId, Buildings, usize, usize)> = colonies
+    thinking.sort_by_key(|t| t.empire);
+    let thinks = |owner: EntityId| thinking.binary_search_by_key(&owner, |t| t.empire).is_ok();
+    // Colonies of the thinking empires, in (owner, id) order.
+    let mut owned: Vec<OwnedColony> = colonies
         .iter()
-        .filter(|(_, o, ..)| thinking.binary_search_by_key(&o.0, |t| t.0).is_ok())
-        .map(|(id, o, b, cq, sq)| (o.0, *id, *b, cq.0.len(), sq.0.len()))
+        .filter(|(_, o, ..)| thinks(o.0))
+        .map(|(id, o, c, b, cq, sq)| OwnedColony {
+            owner: o.0,
+            id: *id,
+            system: c.system,
+            buildings: *b,
+            construction: cq.0.len(),
+            yard: sq.0.len(),
+        })
         .collect();
-    owned.sort_by_key(|c| (c.0, c.1));
-    for (empire, mut credits, mut stock, ships, faction) in thinking {
+    owned.sort_by_key(|c| (c.owner, c.id));
+    // Their fleets that still have room, in (owner, id) order: new ships join one of these
+    // (in the shipyard's system) rather than each starting a fleet of its own.
+    let mut forming: Vec<(EntityId, EntityId, SystemId)> = fleets
+        .iter()
+        .filter(|(_, o, f)| thinks(o.0) && !f.ships.is_empty() && (f.ships.len() as u32) < npc.fleet_size_max)
+        .filter_map(|(id, o, f)| {
+            let lead = positions.get(index.get(*f.ships.first()?)?).ok()?;
+            Some((o.0, *id, lead.system))
+        })
+        .collect();
+    forming.sort_by_key(|f| (f.0, f.1));
+    for Thinker { empire, mut credits, mut stock, ships, faction } in thinking.iter().copied() {
         // Empire brains use the upper half of the "system" coordinate, so their streams never
         // meet a real system's.
         let mut rng = stream(seed.0, 0x8000_0000 | (empire.0 as u32 & 0x7fff_ffff), tick, Purpose::Npc);
@@ -237,12 +266,12 @@ pub fn think_empires(
             }
         }
         // Build: at one of its colonies (rotating), raise the lowest useful building.
-        let start = owned.partition_point(|c| c.0 < empire);
-        let end = owned.partition_point(|c| c.0 <= empire);
+        let start = owned.partition_point(|c| c.owner < empire);
+        let end = owned.partition_point(|c| c.owner <= empire);
         if start == end {
             continue;
         }
-        let (_, colony, buildings, construction, yard) =
+        let OwnedColony { id: colony, system, buildings, construction, yard, .. } =
             owned[start + (tick / npc.think_interval_ticks.max(1) as u64) as usize % (end - start)];
         if construction == 0 {
             let wanted = [
@@ -284,8 +313,31 @@ pub fn think_empires(
             };
             let (c, r) = cost_milli(&tuning.class(class).cost, 1.0);
             if check_affordable(credits, &stock, c, &r).is_ok() {
-                push(Intent::QueueShip { colony, class, fleet: None });
+                let lo = forming.partition_point(|f| f.0 < empire);
+                let fleet = forming[lo..].iter().take_while(|f| f.0 == empire).find(|f| f.2 == system).map(|f| f.1);
+                push(Intent::QueueShip { colony, class, fleet });
             }
         }
     }
+}
+
+/// An NPC empire thinking this tick, with what it can spend.
+#[derive(Clone, Copy)]
+struct Thinker {
+    empire: EntityId,
+    credits: i64,
+    stock: ResourceAmounts,
+    ships: u32,
+    faction: Faction,
+}
+
+/// A colony of a thinking NPC empire.
+#[derive(Clone, Copy)]
+struct OwnedColony {
+    owner: EntityId,
+    id: EntityId,
+    system: SystemId,
+    buildings: Buildings,
+    construction: usize,
+    yard: usize,
 }
