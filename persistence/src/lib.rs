@@ -104,24 +104,30 @@ mod tests {
     use super::*;
     use bevy_app::FixedMain;
     use starforge_systems::prelude::*;
+    use starforge_systems::spawn::*;
 
-    fn app() -> App {
+    /// The simulation with persistence collecting after it, in a generated world.
+    fn app(systems: u32, ships: u32, colonies: u32) -> App {
         let mut app = App::new();
         app.insert_resource(Tuning::default());
         app.add_plugins((SimulationPlugin, PersistencePlugin));
         app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
         app.finish();
         app.cleanup();
-        generate_world(
-            app.world_mut(),
-            &GenParams { seed: 2, systems: Some(20), ships: Some(600), colonies: Some(40), resting_orders: 0 },
-        );
+        let params = GenParams {
+            seed: 2,
+            systems: Some(systems),
+            ships: Some(ships),
+            colonies: Some(colonies),
+            resting_orders: 0,
+        };
+        generate_world(app.world_mut(), &params);
         app
     }
 
     #[test]
     fn pending_changes_stay_bounded_by_entity_count_and_track_despawns() {
-        let mut app = app();
+        let mut app = app(20, 600, 40);
         let mut all_removed = BTreeSet::new();
         for _ in 0..1500 {
             app.world_mut().run_schedule(FixedMain);
@@ -143,27 +149,10 @@ mod tests {
         assert_eq!(taken, pending);
         assert!(app.world().resource::<PendingChanges>().is_empty(), "take empties the set");
     }
-}
-
-#[cfg(test)]
-mod colony_tests {
-    use super::*;
-    use bevy_app::FixedMain;
-    use starforge_systems::prelude::*;
-    use starforge_systems::spawn::*;
 
     #[test]
     fn a_build_order_at_a_colony_at_its_cap_is_collected() {
-        let mut app = App::new();
-        app.insert_resource(Tuning::default());
-        app.add_plugins((SimulationPlugin, PersistencePlugin));
-        app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
-        app.finish();
-        app.cleanup();
-        generate_world(
-            app.world_mut(),
-            &GenParams { seed: 2, systems: Some(5), ships: Some(0), colonies: Some(0), resting_orders: 0 },
-        );
+        let mut app = app(5, 0, 0);
         let world = app.world_mut();
         let mut stock = ResourceAmounts::default();
         *stock.get_mut(ResourceKind::Minerals) = 1_000_000;
