@@ -15,9 +15,9 @@ use starforge_components::prelude::*;
 
 use crate::SimSystems;
 use crate::economy::{cost_milli, record_created, record_destroyed};
-use crate::npc::SystemCensus;
+use crate::npc::{SystemCensus, count_sides};
 use crate::rng::{Purpose, stream, unit_f32};
-use crate::spatial::{SpatialGrid, hostile_sides, side_slot};
+use crate::spatial::{SpatialGrid, hostile_sides};
 use crate::spawn::remove_sorted;
 
 /// Combat in [`SimSystems::Combat`].
@@ -129,13 +129,7 @@ pub fn fight(
     let contested = if census.0.len() == galaxy.systems.len() {
         contested_systems(&census.0)
     } else {
-        let mut counts = vec![[0u32; 4]; galaxy.systems.len()];
-        for (_, _, a, p) in &view {
-            if let Some(c) = counts.get_mut(p.system.0 as usize) {
-                c[side_slot(a.0)] += 1;
-            }
-        }
-        contested_systems(&counts)
+        contested_systems(&count_sides(galaxy.systems.len(), view.iter().map(|(_, _, a, p)| (p, a))))
     };
     let max_threat = ShipClass::ALL.iter().map(|&c| tuning.class(c).threat).fold(f32::MIN_POSITIVE, f32::max);
 

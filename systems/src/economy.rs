@@ -42,16 +42,17 @@ pub fn check_affordable(
 
 /// Records spending `credits` and `res` (milli) as destroyed in the ledger.
 pub fn record_destroyed(ledger: &mut Ledger, credits: i64, res: &ResourceAmounts) {
-    ledger.destroyed[Ledger::CREDITS] += credits;
-    for r in ResourceKind::ALL {
-        ledger.destroyed[Ledger::resource(r)] += res.get(r);
-    }
+    add_to(&mut ledger.destroyed, credits, res);
 }
 
 /// Records creating `credits` and `res` (milli) in the ledger.
 pub fn record_created(ledger: &mut Ledger, credits: i64, res: &ResourceAmounts) {
-    ledger.created[Ledger::CREDITS] += credits;
+    add_to(&mut ledger.created, credits, res);
+}
+
+fn add_to(column: &mut [i64; 5], credits: i64, res: &ResourceAmounts) {
+    column[Ledger::CREDITS] += credits;
     for r in ResourceKind::ALL {
-        ledger.created[Ledger::resource(r)] += res.get(r);
+        column[Ledger::resource(r)] += res.get(r);
     }
 }

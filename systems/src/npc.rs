@@ -48,13 +48,18 @@ pub fn count_systems(
     mut census: ResMut<SystemCensus>,
     ships: Query<(&Position, &Allegiance), Without<Transit>>,
 ) {
-    let mut counts = vec![[0u32; 4]; galaxy.systems.len()];
-    for (pos, a) in &ships {
+    census.0 = count_sides(galaxy.systems.len(), ships.iter());
+}
+
+/// Ships per side (by [`side_slot`]) in each of `systems` star systems.
+pub fn count_sides<'a>(systems: usize, ships: impl Iterator<Item = (&'a Position, &'a Allegiance)>) -> Vec<[u32; 4]> {
+    let mut counts = vec![[0u32; 4]; systems];
+    for (pos, a) in ships {
         if let Some(c) = counts.get_mut(pos.system.0 as usize) {
             c[side_slot(a.0)] += 1;
         }
     }
-    census.0 = counts;
+    counts
 }
 
 fn due(brain: &NpcBrain, tick: u64) -> bool {
