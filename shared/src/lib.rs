@@ -7,7 +7,9 @@
 //! client mirror and the SDK come with the network issue (`docs/PROTOCOL.md`).
 
 pub mod bits;
+pub mod protocol;
 pub mod quant;
+pub mod snapshot;
 pub mod wire;
 
 /// Version of the wire protocol; a client and server must agree on it.

@@ -1,0 +1,198 @@
+use super::*;
+
+/// xorshift64*: a tiny deterministic generator for property tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn signed(&mut self, n: i64) -> i64 {
+        self.below(2 * n as u64 + 1) as i64 - n
+    }
+}
+
+fn ship(rng: &mut Rng) -> ShipState {
+    ShipState {
+        class: rng.below(5) as u8,
+        owner: rng.below(5000),
+        system: rng.below(200) as u32,
+        transit_to: if rng.below(10) == 0 { Some(rng.below(200) as u32) } else { None },
+        x: rng.signed(160_000),
+        y: rng.signed(160_000),
+        vx: rng.signed(120),
+        vy: rng.signed(120),
+        heading: rng.below(1024) as u16,
+        hull: rng.below(256) as u8,
+    }
+}
+
+fn random_state(rng: &mut Rng) -> EntityState {
+    match rng.below(6) {
+        0 => EntityState::Colony(ColonyState {
+            owner: rng.below(100),
+            system: rng.below(200) as u32,
+            planet: rng.below(6) as u32,
+            population: rng.below(1_000_000),
+        }),
+        1 => EntityState::Empire(EmpireState {
+            credits: rng.signed(1 << 50),
+            stock: [rng.signed(1 << 30), rng.signed(1 << 30), 0, rng.signed(5)],
+        }),
+        _ => EntityState::Ship(ship(rng)),
+    }
+}
+
+/// Moves, changes, removes and adds entities of `prev` like a living world would.
+fn evolve(rng: &mut Rng, prev: &[(u64, EntityState)]) -> Vec<(u64, EntityState)> {
+    let mut next: Vec<(u64, EntityState)> = Vec::new();
+    for &(id, state) in prev {
+        match rng.below(20) {
+            0 => continue, // leaves
+            1 => next.push((id, random_state(rng))),
+            _ => {
+                let mut s = state;
+                if let EntityState::Ship(sh) = &mut s {
+                    sh.x += sh.vx + rng.signed(1);
+                    sh.y += sh.vy + rng.signed(1);
+                    if rng.below(4) == 0 {
+                        sh.vx += rng.signed(3);
+                        sh.heading = rng.below(1024) as u16;
+                    }
+                }
+                next.push((id, s));
+            }
+        }
+    }
+    for _ in 0..rng.below(5) {
+        let id = rng.below(100_000);
+        if !next.iter().any(|e| e.0 == id) {
+            next.push((id, random_state(rng)));
+        }
+    }
+    next.sort_unstable_by_key(|e| e.0);
+    next
+}
+
+fn states(records: &[Record]) -> Vec<(u64, EntityState)> {
+    records.iter().map(|r| (r.id, r.state)).collect()
+}
+
+#[test]
+fn deltas_round_trip_over_a_living_world() {
+    let mut rng = Rng(0x5eed);
+    let mut truth: Vec<(u64, EntityState)> = (0..200).map(|i| (i * 37 + 1, random_state(&mut rng))).collect();
+    let mut client_base: Vec<Record> = Vec::new();
+    let mut base_tick = None;
+    for tick in 1..300u32 {
+        truth = evolve(&mut rng, &truth);
+        let header = Header { tick, baseline: base_tick, last_input_seq: tick * 3 };
+        let (bytes, server_view) = encode(&header, &client_base, &truth);
+        let (h, decoded) = decode(&bytes, &client_base).expect("decodes");
+        assert_eq!(h, header);
+        assert_eq!(decoded, server_view, "client and server agree on the snapshot at tick {tick}");
+        assert_eq!(states(&decoded), truth, "the snapshot holds the truth at tick {tick}");
+        // Sometimes the client's ack is lost: the next delta is against an older baseline.
+        if rng.below(3) != 0 {
+            client_base = decoded;
+            base_tick = Some(tick);
+        }
+    }
+}
+
+#[test]
+fn unchanged_entities_cost_one_bit_and_cruising_ships_about_two_bytes() {
+    let mut rng = Rng(7);
+    let mut ships: Vec<(u64, EntityState)> = (0..100)
+        .map(|i| {
+            let mut s = ship(&mut rng);
+            s.transit_to = None;
+            (i * 1000 + 5, EntityState::Ship(s))
+        })
+        .collect();
+    let (_, base) = encode(&Header { tick: 10, baseline: None, last_input_seq: 0 }, &[], &ships);
+    let h = Header { tick: 10, baseline: Some(10), last_input_seq: 0 };
+    let (same, _) = encode(&Header { tick: 11, ..h }, &base, &ships);
+    // Header (32 + 5 + 5 bits), 100 "unchanged" bits, an empty entering list (5 bits).
+    assert_eq!(same.len(), (32 + 5 + 5 + 100 + 5usize).div_ceil(8));
+    // Every ship cruises on for 2 ticks: updates are "changed" + mask + two small residuals.
+    for (_, s) in &mut ships {
+        if let EntityState::Ship(sh) = s {
+            sh.x += 2 * sh.vx;
+            sh.y += 2 * sh.vy;
+        }
+    }
+    let (bytes, _) = encode(&Header { tick: 12, ..h }, &base, &ships);
+    let per_ship = (bytes.len() as f64 - 6.0) / 100.0;
+    // 2 flag bits + 5 mask bits + 2 × 5-bit zero residuals = 17 bits.
+    assert!((2.0..=2.2).contains(&per_ship), "{per_ship} bytes per cruising ship");
+}
+
+#[test]
+fn cost_estimates_match_the_encoder() {
+    let mut rng = Rng(99);
+    let truth: Vec<(u64, EntityState)> = (0..50).map(|i| (i * 3 + 1, random_state(&mut rng))).collect();
+    let h0 = Header { tick: 5, baseline: None, last_input_seq: 1 };
+    let (bytes, base) = encode(&h0, &[], &truth);
+    let bound: u32 = header_bits(&h0) + small_bits(50) + truth.iter().map(|(id, s)| enter_bits(*id, s)).sum::<u32>();
+    assert!(bytes.len() * 8 <= bound as usize + 7, "entering cost is an upper bound");
+    let next =
+        evolve(&mut rng, &truth).into_iter().filter(|(id, _)| base.iter().any(|b| b.id == *id)).collect::<Vec<_>>();
+    let h1 = Header { tick: 8, baseline: Some(5), last_input_seq: 1 };
+    let (bytes, _) = encode(&h1, &base, &next);
+    let mut exact = header_bits(&h1) + small_bits(0);
+    for b in &base {
+        exact += match next.iter().find(|e| e.0 == b.id) {
+            None => 2,
+            Some((_, s)) if *s == b.state => 1,
+            Some((_, s)) => 1 + update_bits(b, s, 8),
+        };
+    }
+    assert_eq!(bytes.len(), (exact as usize).div_ceil(8), "update costs are exact");
+}
+
+#[test]
+fn garbage_never_panics_and_is_refused() {
+    let mut rng = Rng(3);
+    let truth: Vec<(u64, EntityState)> = (0..20).map(|i| (i + 1, random_state(&mut rng))).collect();
+    let (bytes, base) = encode(&Header { tick: 1, baseline: None, last_input_seq: 0 }, &[], &truth);
+    for _ in 0..5000 {
+        let mut b = bytes.clone();
+        let n = rng.below(4) + 1;
+        for _ in 0..n {
+            let i = rng.below(b.len() as u64) as usize;
+            b[i] ^= 1 << rng.below(8);
+        }
+        b.truncate(rng.below(b.len() as u64 + 1) as usize);
+        let _ = decode(&b, &[]);
+        let _ = decode(&b, &base);
+    }
+    for len in 0..64 {
+        let junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let _ = decode(&junk, &base);
+    }
+    assert!(decode(&[], &[]).is_err());
+    assert!(decode(&bytes, &base).is_err(), "a full snapshot does not decode against a baseline");
+    let mut long = bytes.clone();
+    long.extend_from_slice(&[0, 0]);
+    assert!(matches!(decode(&long, &[]), Err(SnapshotError::Invalid("trailing bytes"))));
+}
+
+#[test]
+fn quantization_is_within_half_a_step() {
+    let s = ShipState::quantize(1, 2, 3, None, [1234.56, -77.7], [150.0, -20.0], 1.0, 0.5, 20);
+    let [x, y] = s.pos();
+    assert!((x - 1234.56).abs() <= POS_STEP / 2.0 && (y + 77.7).abs() <= POS_STEP / 2.0);
+    let [vx, vy] = s.vel(20);
+    assert!((vx - 150.0).abs() <= POS_STEP * 20.0 / 2.0 && (vy + 20.0).abs() <= POS_STEP * 20.0 / 2.0);
+    assert!((s.heading_rad() - 1.0).abs() < 0.004);
+    assert!((s.hull_fraction() - 0.5).abs() < 0.002);
+    let nan = ShipState::quantize(0, 0, 0, None, [f32::NAN, f32::INFINITY], [0.0; 2], f32::NAN, 2.0, 20);
+    assert_eq!((nan.x, nan.y, nan.hull), (0, 0, 255), "non-finite input is clamped, not a panic");
+}
