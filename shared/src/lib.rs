@@ -1,12 +1,19 @@
 //! Starforge wire protocol and client SDK: plain Rust, no Bevy, no database, no async
 //! runtime, so any client (or a bot, or a tool) can use it.
 //!
-//! So far: the protocol version, the one place where messages are encoded (`wire`, so the
-//! encoding can be swapped without touching callers), and the building blocks of compact
-//! snapshots: bit packing (`bits`) and quantization (`quant`). The message types, the
-//! client mirror and the SDK come with the network issue (`docs/PROTOCOL.md`).
+//! - [`protocol`]: channels and messages; [`snapshot`]: the bit-packed delta snapshots
+//!   (built on [`bits`] and [`quant`]); [`wire`]: the one place messages are encoded.
+//! - The SDK: [`client`] (login over HTTP, connect, intents, commands, events),
+//!   [`mirror`] (the client's copy of what it sees), [`interp`] (render behind the newest
+//!   snapshot), [`http`] (a minimal HTTP/1.1 client for the login call).
+//!
+//! `docs/PROTOCOL.md` documents every byte.
 
 pub mod bits;
+pub mod client;
+pub mod http;
+pub mod interp;
+pub mod mirror;
 pub mod protocol;
 pub mod quant;
 pub mod snapshot;
