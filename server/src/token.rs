@@ -116,7 +116,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Decodes hex of either case into bytes; `None` on an odd length or a non-hex character.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes

@@ -14,7 +14,6 @@ use starforge_server::http_client::{self, Response};
 use starforge_server::metrics::{Metrics, parse_metric};
 use starforge_server::token::{TokenIssuer, from_hex, protocol_id};
 use starforge_shared::PROTOCOL_VERSION;
-use tokio::sync::mpsc;
 
 const UDP: &str = "127.0.0.1:40000";
 
