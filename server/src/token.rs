@@ -240,6 +240,63 @@ mod tests {
         assert!(!format!("{issuer:?}").contains("0a0b"), "Debug must not show the key");
     }
 
+    /// Drives a netcode server with `server_key` and a client holding a token from `issuer`
+    /// for up to `steps` rounds; whether the client got connected.
+    fn connects(issuer_key: [u8; 32], server_key: [u8; 32], steps: usize) -> bool {
+        use renet::{ConnectionConfig, RenetClient, RenetServer};
+        use renet_netcode::{
+            ClientAuthentication, NetcodeClientTransport, NetcodeServerTransport, ServerAuthentication, ServerConfig,
+        };
+        use std::net::UdpSocket;
+        use std::time::Duration;
+
+        let server_socket = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let server_addr = server_socket.local_addr().expect("addr");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+        let config = ServerConfig {
+            current_time: now,
+            max_clients: 4,
+            protocol_id: protocol_id(1),
+            public_addresses: vec![server_addr],
+            authentication: ServerAuthentication::Secure { private_key: server_key },
+        };
+        let mut server = RenetServer::new(ConnectionConfig::default());
+        let mut server_transport = NetcodeServerTransport::new(config, server_socket).expect("server transport");
+
+        let issuer = TokenIssuer::new(issuer_key, protocol_id(1), server_addr, 300, 15);
+        let bytes = issuer.issue(4242).expect("token");
+        let connect_token = ConnectToken::read(&mut bytes.as_slice()).expect("token");
+        let client_socket = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let mut client = RenetClient::new(ConnectionConfig::default());
+        let mut client_transport =
+            NetcodeClientTransport::new(now, ClientAuthentication::Secure { connect_token }, client_socket)
+                .expect("client transport");
+        let step = Duration::from_millis(5);
+        for _ in 0..steps {
+            client.update(step);
+            let _ = client_transport.update(step, &mut client);
+            let _ = client_transport.send_packets(&mut client);
+            server.update(step);
+            let _ = server_transport.update(step, &mut server);
+            server_transport.send_packets(&mut server);
+            if client.is_connected() && server.is_connected(4242) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    #[test]
+    fn a_netcode_server_with_the_same_key_accepts_issued_tokens() {
+        let key = parse_key(KEY_HEX, "test").expect("key");
+        assert!(connects(key, key, 2000), "a token from the server's own key connects");
+        let mut other = key;
+        other[0] ^= 1;
+        // A wrong key can never connect; a few dozen rounds exercise the whole handshake.
+        assert!(!connects(other, key, 50), "a token from another key must not connect");
+    }
+
     #[test]
     fn protocol_ids_are_stable_and_differ_by_version() {
         assert_eq!(protocol_id(1), protocol_id(1));
