@@ -18,13 +18,19 @@ use starforge_components::prelude::*;
 use starforge_systems::SimulationPlugin;
 use starforge_systems::worldgen::{GenParams, generate_world};
 
+pub mod accounts;
 pub mod config;
+pub mod gate;
 pub mod hot_reload;
+pub mod http;
+pub mod http_client;
+pub mod metrics;
 pub mod shutdown;
 pub mod status;
 #[cfg(test)]
 mod test_support;
 pub mod tick_timing;
+pub mod token;
 pub mod tuning_dir;
 
 pub use config::ServerConfig;

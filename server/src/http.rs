@@ -1,0 +1,595 @@
+//! The HTTP API: login (accounts and connect tokens), health, metrics and admin, served by axum
+//! on its own tokio runtime ([`spawn_http`]).
+//!
+//! # Routes
+//!
+//! Every error body is `{"error": "<sentence>"}` (JSON, `Content-Length` framed), including
+//! malformed requests, unknown routes (404) and wrong methods (405). Request bodies are limited
+//! to 16 KiB (413).
+//!
+//! ## `POST /v1/login`
+//! Request: `{"username": "ann", "password": "correct horse", "protocol_version": 1}`.
+//! An unknown username creates the account and its starting empire; a known one checks the
+//! password. Usernames are 3–32 characters of `A-Z a-z 0-9 _ -` (case-sensitive); passwords
+//! 8–128 bytes. On success any live connection of the player is kicked ("logged in from another
+//! client") before the answer is sent.
+//!
+//! | Status | When | Body |
+//! |---|---|---|
+//! | 200 | logged in or created | `{"player_id": 42, "empire_id": 42, "udp_addr": "203.0.113.5:5000", "connect_token": "<hex>", "token_expires_in_s": 300, "protocol_version": 1, "tick_hz": 20, "created": true}` |
+//! | 400 | malformed JSON, missing field, bad username or password format | `{"error": ...}` |
+//! | 401 | wrong password | `{"error": "wrong username or password"}` |
+//! | 409 | the username was taken by a concurrent login on another server | `{"error": ...}` |
+//! | 413 | body over 16 KiB | `{"error": ...}` |
+//! | 426 | `protocol_version` is not this server's | `{"error": "protocol version 2 is not supported; this server speaks 1"}` |
+//! | 500 | a connect token could not be issued | `{"error": ...}` |
+//! | 503 | game loop stopped, overloaded or refused to create the empire; account store down | `{"error": ...}` |
+//!
+//! `connect_token` is the hex of a netcode secure connect token (renet_netcode
+//! `ConnectToken::write`, ~1 KB): its client id is `player_id`, it names `udp_addr`, and it can
+//! start a connection for `token_expires_in_s` seconds. `empire_id` equals `player_id`.
+//!
+//! ## `GET /health`
+//! 200 `{"status": "ok", "tick": 1234, "clients": 5}`; 503
+//! `{"status": "degraded", "reason": "..."}` while degraded (e.g. the database is unreachable) or
+//! when the game loop has stopped.
+//!
+//! ## `GET /metrics`
+//! 200, Prometheus text format 0.0.4 (`Content-Type: text/plain; version=0.0.4; charset=utf-8`);
+//! see [`crate::metrics`].
+//!
+//! ## `POST /v1/admin/kick`
+//! Header `Authorization: Bearer <admin token>` (`STARFORGE_ADMIN_TOKEN`); request
+//! `{"player_id": 42, "reason": "..."}` (`reason` optional, at most 256 bytes).
+//!
+//! | Status | When | Body |
+//! |---|---|---|
+//! | 202 | kick queued (ignored by the game loop if the player is not connected) | `{"status": "queued", "player_id": 42}` |
+//! | 400 | malformed JSON or reason too long | `{"error": ...}` |
+//! | 401 | no `Authorization: Bearer` header | `{"error": ...}` |
+//! | 403 | wrong admin token | `{"error": "wrong admin token"}` |
+//! | 404 | no admin token configured: the admin API is disabled | `{"error": ...}` |
+//! | 503 | game loop stopped | `{"error": ...}` |
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use starforge_shared::PROTOCOL_VERSION;
+use tokio::sync::{OwnedMutexGuard, Semaphore, watch};
+
+use crate::accounts::{self, Account, AccountStore, StoreError};
+use crate::gate::{GameGate, GateError};
+use crate::metrics::Metrics;
+use crate::token::{TokenIssuer, to_hex};
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The longest admin kick reason, in bytes.
+pub const MAX_KICK_REASON_BYTES: usize = 256;
+/// The reason sent with the kick that a successful login issues.
+pub const RELOGIN_KICK_REASON: &str = "logged in from another client";
+/// How long [`HttpHandle::shutdown`] lets in-flight requests finish before dropping them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What `GET /health` reports. The game loop updates `tick` and `clients`; the persistence layer
+/// sets and clears `degraded`.
+#[derive(Debug, Default)]
+pub struct HealthState {
+    tick: AtomicU64,
+    clients: AtomicU64,
+    degraded: Mutex<Option<String>>,
+}
+
+impl HealthState {
+    /// Healthy, at tick 0 with no clients.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the current simulation tick.
+    pub fn set_tick(&self, tick: u64) {
+        self.tick.store(tick, Relaxed);
+    }
+
+    /// Records the number of connected clients.
+    pub fn set_clients(&self, n: u64) {
+        self.clients.store(n, Relaxed);
+    }
+
+    /// Marks the server degraded with a reason shown by `/health` (503), or healthy again with
+    /// `None`.
+    pub fn set_degraded(&self, reason: Option<String>) {
+        *self.degraded_lock() = reason;
+    }
+
+    /// The last recorded tick.
+    pub fn tick(&self) -> u64 {
+        self.tick.load(Relaxed)
+    }
+
+    /// The last recorded client count.
+    pub fn clients(&self) -> u64 {
+        self.clients.load(Relaxed)
+    }
+
+    /// Why the server is degraded, if it is.
+    pub fn degraded(&self) -> Option<String> {
+        self.degraded_lock().clone()
+    }
+
+    fn degraded_lock(&self) -> MutexGuard<'_, Option<String>> {
+        self.degraded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Everything the HTTP handlers need. Cheap to clone (shared handles).
+#[derive(Clone)]
+pub struct HttpState {
+    /// Where accounts live.
+    pub accounts: Arc<dyn AccountStore>,
+    /// The way to the game loop.
+    pub gate: GameGate,
+    /// Issues connect tokens for the UDP server.
+    pub tokens: Arc<TokenIssuer>,
+    /// The server's metrics (logins are counted here; `/metrics` renders it).
+    pub metrics: Arc<Metrics>,
+    /// What `/health` reports.
+    pub health: Arc<HealthState>,
+    /// The bearer token for `/v1/admin/*`; `None` (or empty) disables the admin API.
+    pub admin_token: Option<String>,
+    /// The simulation tick rate, told to clients at login.
+    pub tick_hz: u32,
+}
+
+/// The body of `POST /v1/login`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The account name; an unknown name creates the account.
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// The client's `starforge_shared::PROTOCOL_VERSION`.
+    pub protocol_version: u32,
+}
+
+/// The 200 answer of `POST /v1/login`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// The player's id (the netcode client id in the token).
+    pub player_id: u64,
+    /// The player's empire's `EntityId` raw value (equal to `player_id`).
+    pub empire_id: u64,
+    /// The UDP address to connect to, `ip:port`.
+    pub udp_addr: String,
+    /// The serialized netcode connect token, lower-case hex.
+    pub connect_token: String,
+    /// Seconds from now until the token can no longer start a connection.
+    pub token_expires_in_s: u64,
+    /// The server's protocol version.
+    pub protocol_version: u32,
+    /// The simulation tick rate.
+    pub tick_hz: u32,
+    /// Whether this login created the account and empire.
+    pub created: bool,
+}
+
+/// The body of `POST /v1/admin/kick`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KickRequest {
+    /// The player to disconnect.
+    pub player_id: u64,
+    /// What the client is told; defaults to "kicked by an administrator".
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// A sentence saying what went wrong.
+    pub error: String,
+}
+
+/// An error answer, with the login outcome it counts as.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    outcome: &'static str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, outcome: &'static str, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), outcome }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", message)
+    }
+
+    /// A rejected body (too large, unreadable) in our shape, with axum's status.
+    fn body(rejection: &BytesRejection) -> Self {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("request body is larger than {MAX_BODY_BYTES} bytes")
+        } else {
+            format!("could not read the request body: {}", rejection.body_text())
+        };
+        Self::new(status, "bad_request", message)
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(e: GateError) -> Self {
+        Self::unavailable(e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UsernameTaken(_) => Self::new(
+                StatusCode::CONFLICT,
+                "unavailable",
+                "this username was just taken by a concurrent login; try again",
+            ),
+            StoreError::Unavailable(_) => Self::unavailable("the account store is unavailable; try again later"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self.status, self.message)
+    }
+}
+
+fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(ErrorResponse { error: message.into() })).into_response()
+}
+
+/// The handlers' shared state: the configuration plus login bookkeeping.
+struct Shared {
+    state: HttpState,
+    /// One lock per username whose account is being created right now, so concurrent first
+    /// logins of the same name create one empire, while different names proceed in parallel.
+    creating: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bounds concurrent argon2 computations (19 MiB and one core each) to the core count:
+    /// more would only queue on the CPU and multiply memory (1,000 bots log in at once).
+    hash_slots: Semaphore,
+}
+
+/// Holds the creation lock of one username; removes it from the map when the last user is done.
+struct CreationTurn {
+    shared: Arc<Shared>,
+    name: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Shared {
+    fn creating(&self) -> MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        self.creating.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn creation_turn(self: &Arc<Self>, name: &str) -> CreationTurn {
+        let lock = self.creating().entry(name.to_string()).or_default().clone();
+        let guard = lock.clone().lock_owned().await;
+        CreationTurn { shared: self.clone(), name: name.to_string(), lock, guard: Some(guard) }
+    }
+
+    /// Runs a CPU-heavy password function on the blocking pool, at most one per core at a time.
+    async fn hash_work<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        let _slot =
+            self.hash_slots.acquire().await.map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+        tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::internal("password hashing failed"))
+    }
+}
+
+impl Drop for CreationTurn {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.shared.creating();
+        // New clones are only made under the map lock: the map's and ours are the only ones
+        // left exactly when nobody else waits for this name.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.name);
+        }
+    }
+}
+
+/// The axum router with every route, for [`spawn_http`] or for serving elsewhere.
+pub fn router(state: HttpState) -> Router {
+    let slots = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let shared = Arc::new(Shared { state, creating: Mutex::new(HashMap::new()), hash_slots: Semaphore::new(slots) });
+    Router::new()
+        .route("/v1/login", post(login))
+        .route("/v1/admin/kick", post(admin_kick))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    error_response(StatusCode::NOT_FOUND, format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path()))
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let health = &shared.state.health;
+    let degraded =
+        health.degraded().or_else(|| shared.state.gate.is_closed().then(|| "the game loop is not running".to_string()));
+    match degraded {
+        Some(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "degraded", "reason": reason })))
+                .into_response()
+        }
+        None => axum::Json(serde_json::json!({ "status": "ok", "tick": health.tick(), "clients": health.clients() }))
+            .into_response(),
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], shared.state.metrics.render())
+        .into_response()
+}
+
+async fn login(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
+    match login_inner(&shared, body).await {
+        Ok(answer) => {
+            shared.state.metrics.add_login(if answer.created { "created" } else { "ok" });
+            axum::Json(answer).into_response()
+        }
+        Err(e) => {
+            shared.state.metrics.add_login(e.outcome);
+            if e.status.is_server_error() {
+                tracing::warn!(status = %e.status, error = %e.message, "login failed");
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// Parses a JSON body into `T`, with our error shape.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed {what}: {e}")))
+}
+
+async fn login_inner(shared: &Arc<Shared>, body: Result<Bytes, BytesRejection>) -> Result<LoginResponse, ApiError> {
+    let body = body.map_err(|r| ApiError::body(&r))?;
+    // The version first, from any JSON object that has it, so an old client with a different
+    // request shape still learns that it must update.
+    let value: serde_json::Value = parse_json(&body, "login request")?;
+    if let Some(v) = value.get("protocol_version").and_then(serde_json::Value::as_u64)
+        && v != u64::from(PROTOCOL_VERSION)
+    {
+        return Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "version",
+            format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
+        ));
+    }
+    let request: LoginRequest =
+        serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("malformed login request: {e}")))?;
+    accounts::validate_username(&request.username).map_err(ApiError::bad_request)?;
+    accounts::validate_password(&request.password).map_err(ApiError::bad_request)?;
+
+    let state = &shared.state;
+    let (player_id, created) = match state.accounts.get(&request.username).await? {
+        Some(account) => (check_password(shared, account, request.password).await?, false),
+        None => create_or_check(shared, request.username, request.password).await?,
+    };
+    // Replace any older connection; queued before we answer, so it is handled before the new
+    // client can connect with its token.
+    state.gate.kick(player_id, RELOGIN_KICK_REASON.to_string()).await?;
+    let token = state.tokens.issue(player_id).map_err(|e| {
+        tracing::error!(error = %e, "connect token generation failed");
+        ApiError::internal("could not issue a connect token")
+    })?;
+    Ok(LoginResponse {
+        player_id,
+        empire_id: player_id,
+        udp_addr: state.tokens.udp_addr().to_string(),
+        connect_token: to_hex(&token),
+        token_expires_in_s: state.tokens.expire_seconds(),
+        protocol_version: PROTOCOL_VERSION,
+        tick_hz: state.tick_hz,
+        created,
+    })
+}
+
+/// The player id of `account` if `password` is right; 401 otherwise.
+async fn check_password(shared: &Shared, account: Account, password: String) -> Result<u64, ApiError> {
+    let phc = account.password_hash;
+    if shared.hash_work(move || accounts::verify_password(&password, &phc)).await? {
+        Ok(account.player_id)
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong_password", "wrong username or password"))
+    }
+}
+
+/// Creates the account and empire for a new username, or, if a concurrent login created it
+/// meanwhile, checks the password against that account.
+async fn create_or_check(shared: &Arc<Shared>, username: String, password: String) -> Result<(u64, bool), ApiError> {
+    enum Created {
+        Now(u64),
+        Meanwhile(Account),
+    }
+    // In its own task: a client hanging up must not abandon a half-made account (an empire
+    // created in the game loop with no account, or a username lock never released).
+    let task_shared = shared.clone();
+    let task_password = password.clone();
+    let task = tokio::spawn(async move {
+        let shared = task_shared;
+        let turn = shared.creation_turn(&username).await;
+        if let Some(account) = shared.state.accounts.get(&username).await? {
+            return Ok(Created::Meanwhile(account));
+        }
+        let phc = shared
+            .hash_work(move || accounts::hash_password(&task_password))
+            .await?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let empire = shared.state.gate.create_player(username.clone()).await?;
+        let player_id = empire.player_id;
+        shared.state.accounts.insert(Account { username: username.clone(), player_id, password_hash: phc }).await?;
+        tracing::info!(%username, player_id, home_colony = empire.home_colony, ships = empire.ships.len(), "account created");
+        drop(turn);
+        Ok::<_, ApiError>(Created::Now(player_id))
+    });
+    match task.await.map_err(|_| ApiError::internal("account creation failed"))?? {
+        Created::Now(player_id) => Ok((player_id, true)),
+        Created::Meanwhile(account) => Ok((check_password(shared, account, password).await?, false)),
+    }
+}
+
+/// Compares in time independent of where the strings first differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn admin_kick(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match admin_kick_inner(&shared, &headers, body).await {
+        Ok(player_id) => {
+            (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "status": "queued", "player_id": player_id })))
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn admin_kick_inner(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<u64, ApiError> {
+    let Some(expected) = shared.state.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "",
+            "the admin API is disabled: set STARFORGE_ADMIN_TOKEN to enable it",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "", "missing or malformed 'Authorization: Bearer <token>' header")
+        })?;
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "", "wrong admin token"));
+    }
+    let body = body.map_err(|r| ApiError::body(&r))?;
+    let request: KickRequest = parse_json(&body, "kick request")?;
+    let reason = request.reason.unwrap_or_else(|| "kicked by an administrator".to_string());
+    if reason.len() > MAX_KICK_REASON_BYTES {
+        return Err(ApiError::bad_request(format!("reason must be at most {MAX_KICK_REASON_BYTES} bytes")));
+    }
+    tracing::info!(player_id = request.player_id, %reason, "admin kick");
+    shared.state.gate.kick(request.player_id, reason).await?;
+    Ok(request.player_id)
+}
+
+/// The running HTTP server. Dropping it shuts the server down like [`HttpHandle::shutdown`].
+#[derive(Debug)]
+pub struct HttpHandle {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HttpHandle {
+    /// Stops accepting connections, lets in-flight requests finish for up to [`SHUTDOWN_GRACE`],
+    /// and waits for the server thread to end. Blocks: call it from a plain thread, not from
+    /// async code.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the HTTP server thread panicked");
+        }
+    }
+}
+
+impl Drop for HttpHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Binds `addr` now (port 0 picks a free port; a bad address or a port in use is an error here)
+/// and serves [`router`] on a two-worker tokio runtime in a background thread.
+pub fn spawn_http(addr: SocketAddr, state: HttpState) -> io::Result<HttpHandle> {
+    let with_addr = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}"));
+    let std_listener = std::net::TcpListener::bind(addr).map_err(with_addr)?;
+    std_listener.set_nonblocking(true)?;
+    let bound = std_listener.local_addr()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("http").enable_all().build()?;
+    let listener = {
+        let _context = runtime.enter();
+        tokio::net::TcpListener::from_std(std_listener)?
+    };
+    let app = router(state);
+    let (stop, stop_rx) = watch::channel(false);
+    let thread = std::thread::Builder::new().name("http-server".into()).spawn(move || {
+        runtime.block_on(async move {
+            let mut signal = stop_rx.clone();
+            let graceful = async move {
+                // Err: the handle is gone, which also means stop.
+                let _ = signal.wait_for(|stop| *stop).await;
+            };
+            let server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future());
+            let mut stop_rx = stop_rx;
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+            match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server failed"),
+                Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+                Err(_) => tracing::warn!("HTTP requests still running after the shutdown grace period; dropped"),
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    })?;
+    tracing::info!(addr = %bound, "HTTP API listening");
+    Ok(HttpHandle { addr: bound, stop, thread: Some(thread) })
+}
