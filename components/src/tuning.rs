@@ -374,6 +374,34 @@ pub struct WorldTuning {
     pub gate_radius: f32,
 }
 
+/// `tuning/network.ron`: replication to clients and what a new player starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkTuning {
+    /// Send a snapshot to each client every this many ticks.
+    pub snapshot_interval_ticks: u32,
+    /// Downstream budget per client for snapshots (bytes per second, UDP payload).
+    pub bandwidth_bytes_per_s: u32,
+    /// Grid cells around each of a client's ships and colonies that it sees (1 = the 3×3 block).
+    pub view_cells: u32,
+    /// Snapshots kept per client as possible delta baselines.
+    pub snapshot_history: u32,
+    /// Most entities one client sees at once (the nearest are kept; its own always).
+    pub max_visible: u32,
+    /// Commands a client may send per tick; more are refused with a reason.
+    pub commands_per_tick: u32,
+    /// A client silent for this long is disconnected (seconds).
+    pub client_timeout_s: u32,
+    /// Credits a new player's empire starts with.
+    pub start_credits: f64,
+    /// Units of energy, minerals and rare elements a new player starts with.
+    pub start_stock: f64,
+    /// Corvettes in a new player's starting fleet.
+    pub start_corvettes: u32,
+    /// Freighters in a new player's starting fleet.
+    pub start_freighters: u32,
+}
+
 /// Everything designers tune. An ECS resource; replaced whole on a successful hot reload.
 #[derive(Resource, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
@@ -387,6 +415,8 @@ pub struct Tuning {
     pub market: MarketTuning,
     /// `npc.ron`.
     pub npc: NpcTuning,
+    /// `network.ron`.
+    pub network: NetworkTuning,
 }
 
 impl Tuning {
@@ -402,15 +432,16 @@ impl Tuning {
 }
 
 /// The tuning file names, in [`Tuning`] field order. Every one must be present.
-pub const FILE_NAMES: [&str; 5] = ["world.ron", "ships.ron", "economy.ron", "market.ron", "npc.ron"];
+pub const FILE_NAMES: [&str; 6] = ["world.ron", "ships.ron", "economy.ron", "market.ron", "npc.ron", "network.ron"];
 
 /// The shipped tuning files (the `tuning/` folder), compiled in as the defaults.
-pub const BUILTIN_FILES: [(&str, &str); 5] = [
+pub const BUILTIN_FILES: [(&str, &str); 6] = [
     ("world.ron", include_str!("../../tuning/world.ron")),
     ("ships.ron", include_str!("../../tuning/ships.ron")),
     ("economy.ron", include_str!("../../tuning/economy.ron")),
     ("market.ron", include_str!("../../tuning/market.ron")),
     ("npc.ron", include_str!("../../tuning/npc.ron")),
+    ("network.ron", include_str!("../../tuning/network.ron")),
 ];
 
 impl Default for Tuning {
@@ -430,13 +461,15 @@ impl Tuning {
     pub fn from_files(files: &[(&str, &str)]) -> Result<Tuning, TuningError> {
         let texts = collect(files)?;
         let text = |i: usize| texts[i].ok_or_else(|| TuningError::MissingFile { file: FILE_NAMES[i].to_owned() });
-        let (world, ships, economy, market, npc) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+        let (world, ships, economy, market, npc, network) =
+            (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?, text(5)?);
         let tuning = Tuning {
             world: parse(FILE_NAMES[0], world)?,
             ships: parse(FILE_NAMES[1], ships)?,
             economy: parse(FILE_NAMES[2], economy)?,
             market: parse(FILE_NAMES[3], market)?,
             npc: parse(FILE_NAMES[4], npc)?,
+            network: parse(FILE_NAMES[5], network)?,
         };
         tuning.checked(&texts)
     }
@@ -462,7 +495,8 @@ impl Tuning {
                 1 => next.ships = parse(file, text)?,
                 2 => next.economy = parse(file, text)?,
                 3 => next.market = parse(file, text)?,
-                _ => next.npc = parse(file, text)?,
+                4 => next.npc = parse(file, text)?,
+                _ => next.network = parse(file, text)?,
             }
         }
         next.checked(&texts)
@@ -470,16 +504,16 @@ impl Tuning {
 
     /// Checks every documented range (the errors carry no line numbers: there is no text).
     pub fn validate(&self) -> Result<(), TuningError> {
-        self.check(&[None; 5])
+        self.check(&[None; FILE_NAMES.len()])
     }
 
     /// `self` if it validates.
-    fn checked(self, texts: &[Option<&str>; 5]) -> Result<Tuning, TuningError> {
+    fn checked(self, texts: &[Option<&str>; FILE_NAMES.len()]) -> Result<Tuning, TuningError> {
         self.check(texts).map(|()| self)
     }
 
     /// Every problem, located in `texts` where given.
-    fn check(&self, texts: &[Option<&str>; 5]) -> Result<(), TuningError> {
+    fn check(&self, texts: &[Option<&str>; FILE_NAMES.len()]) -> Result<(), TuningError> {
         let problems = validate::check(self);
         if problems.is_empty() {
             return Ok(());
@@ -497,8 +531,8 @@ impl Tuning {
 }
 
 /// Sorts `(name, text)` pairs into [`FILE_NAMES`] order; unknown or repeated names are errors.
-fn collect<'a>(files: &[(&str, &'a str)]) -> Result<[Option<&'a str>; 5], TuningError> {
-    let mut texts = [None; 5];
+fn collect<'a>(files: &[(&str, &'a str)]) -> Result<[Option<&'a str>; FILE_NAMES.len()], TuningError> {
+    let mut texts = [None; FILE_NAMES.len()];
     for &(name, text) in files {
         let i = FILE_NAMES
             .iter()

@@ -1,5 +1,6 @@
 //! Command-line configuration of the server (`starforge --help`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ pub struct ServerConfig {
     /// Fixed ticks per second, 1 to 120; overrides `tick_hz` in world.ron (also on hot reload).
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=120))]
     pub tick_hz: Option<u32>,
-    /// Directory holding the five tuning files (watched for hot reload).
+    /// Directory holding the six tuning files (watched for hot reload).
     #[arg(long, value_name = "DIR", default_value = "tuning")]
     pub tuning: PathBuf,
     /// Seconds between status log lines (fractions allowed, e.g. 0.5).
@@ -37,6 +38,23 @@ pub struct ServerConfig {
     /// Run this many ticks, then exit with status 0 (for tests and CI).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub ticks: Option<u64>,
+    /// HTTP address: login (`POST /v1/login`), `/metrics`, `/health`, admin API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
+    pub http: SocketAddr,
+    /// UDP address for game traffic (netcode). Its real bound address goes into connect tokens,
+    /// so it must be the address clients reach (not 0.0.0.0 in production).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7001")]
+    pub udp: SocketAddr,
+    /// The netcode private key (64 hex characters) that signs connect tokens; default: the
+    /// `STARFORGE_NETCODE_KEY` environment variable, else a random key for this run.
+    #[arg(long, value_name = "HEX", env = "STARFORGE_NETCODE_KEY", hide_env_values = true)]
+    pub netcode_key: Option<String>,
+    /// Bearer token of the admin API (`POST /v1/admin/kick`); unset disables it.
+    #[arg(long, value_name = "TOKEN", env = "STARFORGE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Run the simulation only, without HTTP and UDP (benchmarks, tests).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 impl ServerConfig {
@@ -63,6 +81,11 @@ impl Default for ServerConfig {
             tuning: PathBuf::from("tuning"),
             log_interval: Duration::from_secs(5),
             ticks: None,
+            http: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            udp: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            netcode_key: None,
+            admin_token: None,
+            offline: false,
         }
     }
 }

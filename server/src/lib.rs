@@ -25,6 +25,7 @@ pub mod hot_reload;
 pub mod http;
 pub mod http_client;
 pub mod metrics;
+pub mod net;
 pub mod shutdown;
 pub mod status;
 #[cfg(test)]
@@ -73,6 +74,75 @@ pub fn build_app(config: &ServerConfig, mut tuning: Tuning) -> App {
     generate_world(app.world_mut(), &params);
     app
 }
+
+/// The running network side: the HTTP server (login, metrics, health) and the UDP address.
+pub struct Network {
+    /// The HTTP server; dropping it stops it.
+    pub http: http::HttpHandle,
+    /// The bound UDP address (the one written into connect tokens).
+    pub udp: std::net::SocketAddr,
+    /// The metrics registry `/metrics` renders.
+    pub metrics: std::sync::Arc<metrics::Metrics>,
+}
+
+/// Binds the UDP socket and the HTTP server and adds the network systems to `app`.
+///
+/// Accounts live in memory (`accounts::MemoryAccounts`) until the persistence issue.
+pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Network> {
+    use std::sync::Arc;
+
+    use anyhow::Context;
+    use renet_netcode::{NetcodeServerTransport, ServerAuthentication, ServerConfig as NetcodeConfig};
+
+    let (key, source) = token::load_private_key(config.netcode_key.as_deref()).context("netcode key")?;
+    if source == token::KeySource::Generated {
+        tracing::warn!(
+            "no netcode key configured: using a random one; tokens will not survive a restart \
+             (set STARFORGE_NETCODE_KEY to 64 hex characters in production)"
+        );
+    }
+    let socket = std::net::UdpSocket::bind(config.udp).with_context(|| format!("cannot bind UDP {}", config.udp))?;
+    let udp = socket.local_addr().context("UDP address")?;
+    let protocol_id = starforge_shared::protocol::protocol_id(starforge_shared::PROTOCOL_VERSION);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let transport = NetcodeServerTransport::new(
+        NetcodeConfig {
+            current_time: now,
+            max_clients: MAX_CLIENTS,
+            protocol_id,
+            public_addresses: vec![udp],
+            authentication: ServerAuthentication::Secure { private_key: key },
+        },
+        socket,
+    )
+    .context("UDP transport")?;
+    let renet = renet::RenetServer::new(starforge_shared::protocol::connection_config());
+    let (gate, requests) = gate::GameGate::channel(4096);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let health = Arc::new(http::HealthState::new());
+    let tuning = app.world().resource::<Tuning>();
+    let tick_hz = tuning.world.tick_hz;
+    let timeout = i32::try_from(tuning.network.client_timeout_s).unwrap_or(10);
+    let tokens = Arc::new(token::TokenIssuer::new(key, protocol_id, udp, TOKEN_EXPIRY_S, timeout));
+    let state = http::HttpState {
+        accounts: Arc::new(accounts::MemoryAccounts::new()),
+        gate,
+        tokens,
+        metrics: metrics.clone(),
+        health: health.clone(),
+        admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+        tick_hz,
+    };
+    let http = http::spawn_http(config.http, state).with_context(|| format!("cannot serve HTTP on {}", config.http))?;
+    app.insert_resource(net::NetServer::new(renet, transport, requests, metrics.clone(), health));
+    app.add_plugins(net::NetPlugin);
+    Ok(Network { http, udp, metrics })
+}
+
+/// Most concurrent connections (renetcode's limit per server socket).
+pub const MAX_CLIENTS: usize = 1024;
+/// Seconds a connect token stays valid after login.
+pub const TOKEN_EXPIRY_S: u64 = 300;
 
 /// How long the run loop sleeps between frames: a quarter tick, within 1 to 5 ms, so a tick
 /// starts at most that late and an idle server does not spin.

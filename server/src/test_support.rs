@@ -9,7 +9,7 @@ use starforge_components::tuning::BUILTIN_FILES;
 pub(crate) struct TempTuningDir(PathBuf);
 
 impl TempTuningDir {
-    /// Creates `…/starforge-<name>-<pid>-<n>` with the five shipped files.
+    /// Creates `…/starforge-<name>-<pid>-<n>` with the six shipped files.
     pub(crate) fn new(name: &str) -> TempTuningDir {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -36,7 +36,7 @@ pub enum LoadError {
 
 /// Reads every `*.ron` file in `dir` and parses them into a validated [`Tuning`].
 ///
-/// All five tuning files must be present; any other `.ron` file is an error (a typo in a
+/// All six tuning files must be present; any other `.ron` file is an error (a typo in a
 /// file name would otherwise be silently ignored).
 pub fn read_tuning_dir(dir: &Path) -> Result<Tuning, LoadError> {
     let entries = std::fs::read_dir(dir).map_err(|error| LoadError::ReadDir { dir: dir.to_owned(), error })?;

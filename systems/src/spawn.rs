@@ -117,3 +117,62 @@ pub fn remove_sorted(list: &mut Vec<EntityId>, id: EntityId) {
         list.remove(i);
     }
 }
+
+/// What a new player starts with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayerStart {
+    /// The empire (its id is the player id).
+    pub empire: EntityId,
+    /// Home colony.
+    pub colony: EntityId,
+    /// Starting fleet.
+    pub fleet: EntityId,
+    /// Starting ships, by id.
+    pub ships: Vec<EntityId>,
+}
+
+/// Creates a new player's empire: credits and stock from `network.ron`, a home colony (mine,
+/// power plant, shipyard) and a starting fleet beside it. The home system is picked from the
+/// number of player empires so far, spreading players over the galaxy deterministically.
+pub fn spawn_player_empire(world: &mut World, name: &str) -> Result<PlayerStart, String> {
+    let players = world.query::<&Empire>().iter(world).filter(|e| e.kind == EmpireKind::Player).count() as u64;
+    let galaxy = world.get_resource::<Galaxy>().ok_or("no galaxy")?;
+    let n = galaxy.systems.len() as u64;
+    if n == 0 {
+        return Err("the galaxy has no systems".into());
+    }
+    // A stride co-prime with most galaxy sizes visits every system before repeating one.
+    let system = &galaxy.systems[((players * 7919 + 13) % n) as usize];
+    let (system_id, radius) = (system.id, system.radius);
+    let (planet, centre) = system
+        .planets
+        .iter()
+        .enumerate()
+        .next()
+        .map(|(i, p)| (i as u32, p.pos + Vec2::new(p.radius + 150.0, 0.0)))
+        .unwrap_or((0, Vec2::ZERO));
+    let centre = centre.clamp_length_max(radius * 0.9);
+    let net = world.resource::<Tuning>().network;
+    let mut stock = ResourceAmounts::default();
+    for r in ResourceKind::TRADED {
+        *stock.get_mut(r) = (net.start_stock * MILLI as f64) as i64;
+    }
+    let credits = (net.start_credits * MILLI as f64) as i64;
+    let empire = spawn_empire(world, name, EmpireKind::Player, credits, stock);
+    let mut b = Buildings::default();
+    for k in [BuildingKind::Mine, BuildingKind::PowerPlant, BuildingKind::Shipyard] {
+        b.0[k.index()] = 1;
+    }
+    let colony = spawn_colony(world, empire, format!("{name} Prime"), system_id, planet, 1000 * MILLI, b);
+    let fleet = spawn_fleet(world, empire, None);
+    let classes = std::iter::repeat_n(ShipClass::Corvette, net.start_corvettes as usize)
+        .chain(std::iter::repeat_n(ShipClass::Freighter, net.start_freighters as usize));
+    let ships = classes
+        .enumerate()
+        .map(|(i, class)| {
+            let pos = Position { system: system_id, local: centre + Vec2::new(0.0, i as f32 * 40.0) };
+            spawn_ship(world, class, empire, fleet, pos, 0.0)
+        })
+        .collect();
+    Ok(PlayerStart { empire, colony, fleet, ships })
+}

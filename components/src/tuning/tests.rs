@@ -126,8 +126,8 @@ fn unknown_field_is_rejected() {
 
 #[test]
 fn missing_unknown_and_duplicate_files_are_rejected() {
-    let err = Tuning::from_files(&BUILTIN_FILES[..4]).expect_err("npc.ron missing");
-    assert_eq!(err, TuningError::MissingFile { file: "npc.ron".into() });
+    let err = Tuning::from_files(&BUILTIN_FILES[..5]).expect_err("network.ron missing");
+    assert_eq!(err, TuningError::MissingFile { file: "network.ron".into() });
 
     let mut files = BUILTIN_FILES.to_vec();
     files.push(("weapons.ron", "()"));

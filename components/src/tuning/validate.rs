@@ -33,6 +33,8 @@ pub(super) fn check(t: &Tuning) -> Vec<Problem> {
     market(&mut c, t);
     c.file = "npc.ron";
     npc(&mut c, t);
+    c.file = "network.ron";
+    network(&mut c, t);
     c.problems
 }
 
@@ -166,6 +168,21 @@ fn market(c: &mut Checker, t: &Tuning) {
             ),
         );
     }
+}
+
+fn network(c: &mut Checker, t: &Tuning) {
+    let n = &t.network;
+    c.int("snapshot_interval_ticks", n.snapshot_interval_ticks, 1, 120);
+    c.int("bandwidth_bytes_per_s", n.bandwidth_bytes_per_s, 1_000, 10_000_000);
+    c.int("view_cells", n.view_cells, 0, 8);
+    c.int("snapshot_history", n.snapshot_history, 2, 256);
+    c.int("max_visible", n.max_visible, 16, 8_000);
+    c.int("commands_per_tick", n.commands_per_tick, 1, 1_000);
+    c.int("client_timeout_s", n.client_timeout_s, 2, 600);
+    c.float("start_credits", n.start_credits, Lo::Incl(0.0), MAX_AMOUNT);
+    c.float("start_stock", n.start_stock, Lo::Incl(0.0), MAX_AMOUNT);
+    c.int("start_corvettes", n.start_corvettes, 0, 100);
+    c.int("start_freighters", n.start_freighters, 0, 100);
 }
 
 fn npc(c: &mut Checker, t: &Tuning) {

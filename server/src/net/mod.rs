@@ -1,0 +1,383 @@
+//! The game connection: renet over netcode (secure connect tokens only), sessions, intents
+//! and commands in, snapshots and events out. Runs inside the Bevy app:
+//!
+//! - `PreUpdate`, every frame: receive packets; connect/disconnect sessions (a new session gets
+//!   `Welcome` and then a full snapshot); serve login-side requests from the HTTP gate (create a
+//!   player's empire, kick); decode intents and commands into the `IntentQueue`. A client whose
+//!   message is oversized or malformed is disconnected and counted.
+//! - `FixedUpdate`, after the simulation: command results and events to the clients they
+//!   concern, then snapshots ([`replicate`]).
+//! - `Last`, every frame: send packets.
+//!
+//! One connection per player: the client id is the player id, so netcode refuses a second
+//! connection of a connected player; a new *login* kicks the old connection first (the newer
+//! login wins, see `docs/PROTOCOL.md`).
+
+mod convert;
+mod replicate;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bevy_app::prelude::*;
+use bevy_ecs::prelude::*;
+use renet::{RenetServer, ServerEvent};
+use renet_netcode::NetcodeServerTransport;
+use starforge_components::prelude::*;
+use starforge_shared::protocol::{
+    Command, IntentPacket, MAX_CLIENT_MESSAGE_BYTES, MAX_INPUTS_PER_PACKET, ServerMessage, Welcome, channel,
+};
+use starforge_shared::snapshot::Record;
+use starforge_shared::{PROTOCOL_VERSION, wire};
+use starforge_systems::SimSystems;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::gate::{GameRequest, StartingEmpire};
+use crate::http::HealthState;
+use crate::metrics::Metrics;
+
+/// `client_ref` bit marking a pilot input (the low 32 bits are its sequence number); command
+/// results carry the command id without it.
+const PILOT_REF: u64 = 1 << 63;
+
+/// One connected player.
+pub(crate) struct Session {
+    /// The player's empire.
+    pub player: EntityId,
+    /// Newest pilot-input sequence number applied.
+    pub last_seq: u32,
+    /// Newest snapshot tick the client acknowledged (0 = none).
+    pub ack: u32,
+    /// Snapshots sent, oldest first: what the client holds if it received them.
+    pub ring: VecDeque<(u32, Vec<Record>)>,
+    /// Snapshots kept.
+    pub history: usize,
+    /// Bandwidth tokens (bytes).
+    pub tokens: f64,
+    /// Commands received this tick.
+    pub commands_this_tick: u32,
+}
+
+/// The network endpoint and the sessions, an ECS resource.
+#[derive(Resource)]
+pub struct NetServer {
+    pub(crate) renet: RenetServer,
+    transport: NetcodeServerTransport,
+    pub(crate) sessions: BTreeMap<u64, Session>,
+    gate: mpsc::Receiver<GameRequest>,
+    pub(crate) metrics: Arc<Metrics>,
+    health: Arc<HealthState>,
+    last_update: Instant,
+}
+
+impl NetServer {
+    /// Wraps a bound transport.
+    pub fn new(
+        renet: RenetServer,
+        transport: NetcodeServerTransport,
+        gate: mpsc::Receiver<GameRequest>,
+        metrics: Arc<Metrics>,
+        health: Arc<HealthState>,
+    ) -> Self {
+        Self { renet, transport, sessions: BTreeMap::new(), gate, metrics, health, last_update: Instant::now() }
+    }
+
+    /// Players connected now.
+    pub fn connected(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Disconnects a player, telling the client why first. Returns false if not connected.
+    pub fn kick(&mut self, player_id: u64, reason: &str) -> bool {
+        if !self.renet.is_connected(player_id) {
+            return false;
+        }
+        if let Ok(bytes) = wire::encode(&ServerMessage::Kicked { reason: reason.to_owned() }) {
+            self.renet.send_message(player_id, channel::EVENTS, bytes);
+            // Flush now so the reason leaves before the disconnect packet.
+            self.transport.send_packets(&mut self.renet);
+        }
+        self.renet.disconnect(player_id);
+        self.metrics.add_dropped_client("kicked");
+        info!(player_id, reason, "kicked");
+        true
+    }
+
+    fn drop_client(&mut self, client: u64, reason: &'static str, detail: &str) {
+        self.metrics.add_invalid_packet(reason);
+        self.metrics.add_dropped_client(reason);
+        warn!(client, reason, detail, "dropping client");
+        self.renet.disconnect(client);
+    }
+}
+
+/// Adds the network systems; the app must hold a [`NetServer`].
+pub struct NetPlugin;
+
+impl Plugin for NetPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(PreUpdate, receive)
+            .add_systems(
+                FixedUpdate,
+                (route_results, replicate::replicate, reset_tick_limits).chain().after(SimSystems::Bookkeeping),
+            )
+            .add_systems(Last, send);
+    }
+}
+
+/// Receives packets, connects sessions, serves the gate, queues intents and commands.
+fn receive(world: &mut World) {
+    world.resource_scope::<NetServer, _>(|world, mut net| {
+        let net = &mut *net;
+        let now = Instant::now();
+        let dt = now - net.last_update;
+        net.last_update = now;
+        net.renet.update(dt);
+        if let Err(e) = net.transport.update(dt, &mut net.renet) {
+            warn!("network transport error: {e}");
+        }
+        while let Some(event) = net.renet.get_event() {
+            match event {
+                ServerEvent::ClientConnected { client_id } => connect(world, net, client_id),
+                ServerEvent::ClientDisconnected { client_id, reason } => {
+                    if net.sessions.remove(&client_id).is_some() {
+                        info!(player_id = client_id, %reason, "disconnected");
+                    }
+                }
+            }
+        }
+        while let Ok(req) = net.gate.try_recv() {
+            serve(world, net, req);
+        }
+        let limit = world.resource::<Tuning>().network.commands_per_tick;
+        let tick = world.resource::<SimTick>().0 as u32;
+        let clients: Vec<u64> = net.sessions.keys().copied().collect();
+        let mut queued = Vec::new();
+        for client in clients {
+            if let Err((reason, detail)) = read_client(net, client, limit, tick, &mut queued) {
+                net.drop_client(client, reason, &detail);
+                net.sessions.remove(&client);
+            }
+        }
+        world.resource_mut::<IntentQueue>().0.extend(queued);
+    });
+}
+
+fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
+    let player = EntityId(client_id);
+    if world.resource::<EntityIndex>().get(player).is_none() {
+        warn!(client_id, "a connection for an unknown player; refused");
+        net.renet.disconnect(client_id);
+        return;
+    }
+    let tuning = world.resource::<Tuning>();
+    let welcome = Welcome {
+        protocol_version: PROTOCOL_VERSION,
+        player_id: client_id,
+        empire_id: client_id,
+        tick_hz: tuning.world.tick_hz,
+        snapshot_interval_ticks: tuning.network.snapshot_interval_ticks,
+        server_tick: world.resource::<SimTick>().0,
+        galaxy: convert::galaxy_info(world.resource::<Galaxy>()),
+    };
+    let history = tuning.network.snapshot_history as usize;
+    match wire::encode(&ServerMessage::Welcome(welcome)) {
+        Ok(bytes) => net.renet.send_message(client_id, channel::EVENTS, bytes),
+        Err(e) => warn!("cannot encode the welcome: {e}"),
+    }
+    net.sessions.insert(
+        client_id,
+        Session {
+            player,
+            last_seq: 0,
+            ack: 0,
+            ring: VecDeque::new(),
+            history,
+            tokens: 0.0,
+            commands_this_tick: 0,
+        },
+    );
+    info!(player_id = client_id, "connected");
+}
+
+fn serve(world: &mut World, net: &mut NetServer, req: GameRequest) {
+    match req {
+        GameRequest::CreatePlayer { name, reply } => {
+            if reply.is_closed() {
+                return;
+            }
+            let result = starforge_systems::spawn::spawn_player_empire(world, &name).map(|s| StartingEmpire {
+                player_id: s.empire.0,
+                home_colony: s.colony.0,
+                ships: s.ships.iter().map(|id| id.0).collect(),
+            });
+            if let Ok(s) = &result {
+                info!(player_id = s.player_id, name, "new player");
+            }
+            let _ = reply.send(result);
+        }
+        GameRequest::Kick { player_id, reason } => {
+            if net.kick(player_id, &reason) {
+                net.sessions.remove(&player_id);
+            }
+        }
+    }
+}
+
+type Violation = (&'static str, String);
+
+/// Reads one client's messages. An `Err` means the client broke the protocol.
+fn read_client(
+    net: &mut NetServer,
+    client: u64,
+    command_limit: u32,
+    tick: u32,
+    queued: &mut Vec<QueuedIntent>,
+) -> Result<(), Violation> {
+    let Some(player) = net.sessions.get(&client).map(|s| s.player) else { return Ok(()) };
+    while let Some(bytes) = net.renet.receive_message(client, channel::INTENTS) {
+        net.metrics.add_packets_in(1, bytes.len() as u64);
+        if bytes.len() > MAX_CLIENT_MESSAGE_BYTES {
+            return Err(("oversized", format!("{}-byte intent packet", bytes.len())));
+        }
+        let packet: IntentPacket = wire::decode(&bytes).map_err(|e| ("malformed", format!("intent packet: {e}")))?;
+        if packet.inputs.len() > MAX_INPUTS_PER_PACKET {
+            return Err(("protocol", format!("{} inputs in one packet", packet.inputs.len())));
+        }
+        let Some(session) = net.sessions.get_mut(&client) else { return Ok(()) };
+        if packet.ack_tick > session.ack && packet.ack_tick <= tick {
+            session.ack = packet.ack_tick;
+        }
+        // Oldest first; each sequence number at most once, in order.
+        for (k, input) in packet.inputs.iter().enumerate().rev() {
+            let Some(seq) = packet.seq.checked_sub(k as u32) else { continue };
+            if seq <= session.last_seq {
+                continue;
+            }
+            session.last_seq = seq;
+            queued.push(QueuedIntent {
+                empire: player,
+                client_ref: PILOT_REF | u64::from(seq),
+                intent: Intent::Pilot {
+                    ship: EntityId(input.ship),
+                    thrust: input.thrust,
+                    turn: input.turn,
+                    fire: input.fire,
+                },
+            });
+        }
+    }
+    while let Some(bytes) = net.renet.receive_message(client, channel::COMMANDS) {
+        net.metrics.add_packets_in(1, bytes.len() as u64);
+        if bytes.len() > MAX_CLIENT_MESSAGE_BYTES {
+            return Err(("oversized", format!("{}-byte command", bytes.len())));
+        }
+        let cmd: Command = wire::decode(&bytes).map_err(|e| ("malformed", format!("command: {e}")))?;
+        let Some(session) = net.sessions.get_mut(&client) else { return Ok(()) };
+        if session.commands_this_tick >= command_limit {
+            let reason = format!("too many commands this tick (limit {command_limit})");
+            send_reliable(net, client, &ServerMessage::CommandResult { id: cmd.id, result: Err(reason) });
+            continue;
+        }
+        session.commands_this_tick += 1;
+        queued.push(QueuedIntent {
+            empire: player,
+            client_ref: u64::from(cmd.id),
+            intent: convert::command_intent(cmd.kind),
+        });
+    }
+    Ok(())
+}
+
+fn send_reliable(net: &mut NetServer, client: u64, msg: &ServerMessage) {
+    if !net.sessions.contains_key(&client) {
+        return;
+    }
+    match wire::encode(msg) {
+        Ok(bytes) => {
+            net.metrics.add_packets_out(1, bytes.len() as u64);
+            net.renet.send_message(client, channel::EVENTS, bytes);
+        }
+        Err(e) => debug!("cannot encode a message: {e}"),
+    }
+}
+
+/// Command results and events, to the players they concern.
+#[expect(clippy::too_many_arguments, reason = "one reader per message type")]
+fn route_results(
+    mut net: ResMut<NetServer>,
+    mut rejected: MessageReader<IntentRejected>,
+    mut accepted: MessageReader<IntentAccepted>,
+    mut combat: MessageReader<CombatReport>,
+    mut trades: MessageReader<TradeExecuted>,
+    mut built: MessageReader<ConstructionCompleted>,
+    mut launched: MessageReader<ShipBuilt>,
+    mut lost: MessageReader<ShipDestroyed>,
+) {
+    let net = &mut *net;
+    if net.sessions.is_empty() {
+        // Nobody to tell; skip the readers' backlog.
+        rejected.clear();
+        accepted.clear();
+        combat.clear();
+        trades.clear();
+        built.clear();
+        launched.clear();
+        lost.clear();
+        return;
+    }
+    for r in rejected.read() {
+        let msg = if r.client_ref & PILOT_REF != 0 {
+            ServerMessage::InputRejected { seq: r.client_ref as u32, reason: r.reason.to_string() }
+        } else {
+            ServerMessage::CommandResult { id: r.client_ref as u32, result: Err(r.reason.to_string()) }
+        };
+        send_reliable(net, r.empire.0, &msg);
+    }
+    for a in accepted.read() {
+        if a.client_ref & PILOT_REF == 0 {
+            let msg = ServerMessage::CommandResult { id: a.client_ref as u32, result: Ok(a.created.map(|c| c.0)) };
+            send_reliable(net, a.empire.0, &msg);
+        }
+    }
+    for c in combat.read() {
+        let ev = ServerMessage::Event(convert::combat_event(c));
+        for p in &c.participants {
+            send_reliable(net, p.0, &ev);
+        }
+    }
+    for t in trades.read() {
+        for (who, side) in [(t.buyer, Side::Buy), (t.seller, Side::Sell)] {
+            if let Some(ev) = convert::trade_event(t, side) {
+                send_reliable(net, who.0, &ServerMessage::Event(ev));
+            }
+        }
+    }
+    for c in built.read() {
+        send_reliable(net, c.owner.0, &ServerMessage::Event(convert::construction_event(c)));
+    }
+    for s in launched.read() {
+        send_reliable(net, s.owner.0, &ServerMessage::Event(convert::ship_built_event(s)));
+    }
+    for s in lost.read() {
+        send_reliable(net, s.owner.0, &ServerMessage::Event(convert::ship_lost_event(s)));
+    }
+}
+
+fn reset_tick_limits(mut net: ResMut<NetServer>) {
+    for s in net.sessions.values_mut() {
+        s.commands_this_tick = 0;
+    }
+}
+
+/// Sends queued packets; publishes client count and tick to health and metrics.
+fn send(mut net: ResMut<NetServer>, tick: Res<SimTick>) {
+    let net = &mut *net;
+    net.transport.send_packets(&mut net.renet);
+    let clients = net.sessions.len() as u64;
+    net.metrics.set_clients(clients);
+    net.health.set_clients(clients);
+    net.health.set_tick(tick.0);
+}
