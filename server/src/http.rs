@@ -5,7 +5,7 @@
 //!
 //! Every error body is `{"error": "<sentence>"}` (JSON, `Content-Length` framed), including
 //! malformed requests, unknown routes (404) and wrong methods (405). Request bodies are limited
-//! to 16 KiB (413).
+//! to 16 KiB (413). Request bodies are JSON; `Content-Type` is not checked.
 //!
 //! ## `POST /v1/login`
 //! Request: `{"username": "ann", "password": "correct horse", "protocol_version": 1}`.
