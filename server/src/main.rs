@@ -8,7 +8,7 @@ use bevy_app::AppExit;
 use clap::Parser;
 use starforge_components::tuning::Tuning;
 use starforge_server::hot_reload::TuningWatcher;
-use starforge_server::{ServerConfig, ShutdownFlag, build_app, read_tuning_dir, spawn_signal_listener};
+use starforge_server::{ServerConfig, ShutdownFlag, build_app, read_tuning_dir, spawn_signal_listener, start_network};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -32,6 +32,7 @@ fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
 
     let tuning = read_tuning_dir(&config.tuning).context("cannot start")?;
     let mut app = build_app(config, tuning);
+    let network = if config.offline { None } else { Some(start_network(&mut app, config).context("cannot start")?) };
     let flag: ShutdownFlag = app.world().resource::<ShutdownFlag>().clone();
     spawn_signal_listener(flag).context("cannot install SIGINT/SIGTERM handlers")?;
     let world = app.world();
@@ -42,6 +43,10 @@ fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
         config.tuning.display(),
         if world.resource::<TuningWatcher>().is_watching() { "on" } else { "off" },
     );
+    match &network {
+        Some(n) => info!("listening: http://{} (login, /metrics, /health), udp {} (game)", n.http.addr, n.udp),
+        None => info!("offline: no HTTP, no UDP"),
+    }
     Ok(match app.run() {
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),

@@ -189,15 +189,7 @@ fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
     }
     net.sessions.insert(
         client_id,
-        Session {
-            player,
-            last_seq: 0,
-            ack: 0,
-            ring: VecDeque::new(),
-            history,
-            tokens: 0.0,
-            commands_this_tick: 0,
-        },
+        Session { player, last_seq: 0, ack: 0, ring: VecDeque::new(), history, tokens: 0.0, commands_this_tick: 0 },
     );
     info!(player_id = client_id, "connected");
 }

@@ -25,8 +25,19 @@ const PACKET_OVERHEAD: usize = 40;
 const ENTER_STALENESS: f32 = 8.0;
 
 /// The ship query replication reads.
-pub(super) type ShipQuery<'w, 's> =
-    Query<'w, 's, (&'static EntityId, &'static Ship, &'static Owner, &'static Position, &'static Motion, &'static Hull, Option<&'static Transit>)>;
+pub(super) type ShipQuery<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static EntityId,
+        &'static Ship,
+        &'static Owner,
+        &'static Position,
+        &'static Motion,
+        &'static Hull,
+        Option<&'static Transit>,
+    ),
+>;
 
 /// One candidate for a client's visible set.
 #[derive(Clone, Copy)]
@@ -120,9 +131,19 @@ pub(super) fn replicate(
             ships: owned_ships.get(&client).map(Vec::as_slice).unwrap_or(&[]),
             colonies: owned_colonies.get(&client).map(Vec::as_slice).unwrap_or(&[]),
         };
-        let Some(out) =
-            build_snapshot(&ctx, session, allowed, mine, &colonies_by_system, &grid, &index, &ships, &empires, &tuning, &mut scratch)
-        else {
+        let Some(out) = build_snapshot(
+            &ctx,
+            session,
+            allowed,
+            mine,
+            &colonies_by_system,
+            &grid,
+            &index,
+            &ships,
+            &empires,
+            &tuning,
+            &mut scratch,
+        ) else {
             continue;
         };
         session.tokens -= (out.bytes.len() + PACKET_OVERHEAD) as f64;
@@ -167,11 +188,7 @@ fn planet_pos(galaxy: &Galaxy, system: SystemId, planet: u32) -> Vec2 {
 
 /// Distance in cells from `pos` to the nearest viewpoint in `system` (∞ if none there).
 fn nearest(viewpoints: &[(SystemId, Vec2)], system: SystemId, pos: Vec2, cell: f32) -> f32 {
-    viewpoints
-        .iter()
-        .filter(|(s, _)| *s == system)
-        .map(|(_, p)| p.distance(pos) / cell)
-        .fold(f32::INFINITY, f32::min)
+    viewpoints.iter().filter(|(s, _)| *s == system).map(|(_, p)| p.distance(pos) / cell).fold(f32::INFINITY, f32::min)
 }
 
 #[expect(clippy::too_many_arguments, reason = "the pass's shared inputs")]
@@ -250,11 +267,7 @@ fn build_snapshot(
         s.seen.iter().filter_map(|x| state_of(x, ships, empires, tuning, ctx.hz)).collect();
     let base_idx = session.ring.iter().position(|(t, _)| *t == session.ack && session.ack != 0);
     let base: &[Record] = base_idx.map_or(&[], |i| session.ring[i].1.as_slice());
-    let header = Header {
-        tick: ctx.tick,
-        baseline: base_idx.map(|_| session.ack),
-        last_input_seq: session.last_seq,
-    };
+    let header = Header { tick: ctx.tick, baseline: base_idx.map(|_| session.ack), last_input_seq: session.last_seq };
     let mandatory = snapshot::header_bits(&header) as usize + base.len() + 16 + 7;
     let budget_bits = (allowed * 8).checked_sub(mandatory)? as i64;
     let dist_of: FastMap<u64, (f32, bool)> = s.seen.iter().map(|x| (x.id, (x.dist, x.own))).collect();
