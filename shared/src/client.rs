@@ -125,6 +125,12 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
+/// Messages held back by a simulated reordering, incoming and outgoing.
+type HeldBack = [Vec<Vec<u8>>; 2];
+
+const INCOMING: usize = 0;
+const OUTGOING: usize = 1;
+
 /// A simulated bad network between this client and the server, for tests and demos: applied to
 /// incoming snapshots and outgoing intent packets (the reliable channels are left to renet).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -175,7 +181,8 @@ pub struct GameClient {
     new_input: bool,
     inbox: VecDeque<ServerMessage>,
     stats: ClientStats,
-    impairment: Option<(Impairment, u64, Vec<Vec<u8>>)>,
+    /// The simulated network: settings, coin state, held-back incoming and outgoing messages.
+    impairment: Option<(Impairment, u64, HeldBack)>,
     kicked: Option<String>,
 }
 
@@ -214,7 +221,7 @@ impl GameClient {
 
     /// Simulates a bad network from now on (`None` restores a clean one).
     pub fn set_impairment(&mut self, impairment: Option<Impairment>) {
-        self.impairment = impairment.map(|i| (i, i.seed | 1, Vec::new()));
+        self.impairment = impairment.map(|i| (i, i.seed | 1, [Vec::new(), Vec::new()]));
     }
 
     /// Receives and sends; call it every frame (every few milliseconds).
@@ -243,7 +250,7 @@ impl GameClient {
             }
         }
         while let Some(bytes) = self.renet.receive_message(channel::SNAPSHOTS) {
-            for b in self.impair(bytes.to_vec()) {
+            for b in self.impair(bytes.to_vec(), INCOMING) {
                 self.apply_snapshot(&b, now);
             }
         }
@@ -273,8 +280,9 @@ impl GameClient {
     }
 
     /// Passes `msg` through the simulated network: zero, one or two messages come out.
-    fn impair(&mut self, msg: Vec<u8>) -> Vec<Vec<u8>> {
+    fn impair(&mut self, msg: Vec<u8>, direction: usize) -> Vec<Vec<u8>> {
         let Some((imp, state, held)) = &mut self.impairment else { return vec![msg] };
+        let held = &mut held[direction];
         let mut coin = |p: f64| {
             *state ^= *state << 13;
             *state ^= *state >> 7;
@@ -313,7 +321,7 @@ impl GameClient {
         self.new_input = false;
         self.stats.intent_packets += 1;
         if let Ok(bytes) = wire::encode(&packet) {
-            for b in self.impair(bytes) {
+            for b in self.impair(bytes, OUTGOING) {
                 self.renet.send_message(channel::INTENTS, b);
             }
         }
@@ -407,6 +415,12 @@ impl GameClient {
     /// Inputs sent but not yet confirmed by a snapshot.
     pub fn unconfirmed_inputs(&self) -> usize {
         self.inputs.len()
+    }
+
+    /// Sends raw bytes on a channel, bypassing the protocol: for tests and tools that check how
+    /// a server treats malformed input. A real client never needs it.
+    pub fn send_raw(&mut self, channel: u8, bytes: Vec<u8>) {
+        self.renet.send_message(channel, bytes);
     }
 
     /// Closes the connection (sends the netcode disconnect packet at once).

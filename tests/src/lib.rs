@@ -4,6 +4,8 @@
 //!
 //! The tests live in `tests/tests/`; this library holds their shared helpers.
 
+pub mod net;
+
 use std::path::{Path, PathBuf};
 
 /// A private copy of the shipped `tuning/` folder that a test may edit; removed on drop.

@@ -89,6 +89,17 @@ impl NetServer {
         self.sessions.len()
     }
 
+    /// The newest snapshot sent to `player`: its tick and the entities the client holds once it
+    /// has received it (what the server believes the client's mirror is).
+    pub fn client_view(&self, player: u64) -> Option<(u32, &[Record])> {
+        self.sessions.get(&player)?.ring.back().map(|(t, r)| (*t, r.as_slice()))
+    }
+
+    /// The snapshot sent to `player` at `tick`, if still kept.
+    pub fn client_view_at(&self, player: u64, tick: u32) -> Option<&[Record]> {
+        self.sessions.get(&player)?.ring.iter().find(|(t, _)| *t == tick).map(|(_, r)| r.as_slice())
+    }
+
     /// Disconnects a player, telling the client why first. Returns false if not connected.
     pub fn kick(&mut self, player_id: u64, reason: &str) -> bool {
         if !self.renet.is_connected(player_id) {

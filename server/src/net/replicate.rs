@@ -85,7 +85,7 @@ pub(super) fn replicate(
     let started = std::time::Instant::now();
     let net = &mut *net;
     let nt = tuning.network;
-    if net.sessions.is_empty() || tick.0 % u64::from(nt.snapshot_interval_ticks.max(1)) != 0 {
+    if net.sessions.is_empty() || !tick.0.is_multiple_of(u64::from(nt.snapshot_interval_ticks.max(1))) {
         return;
     }
     let tick32 = tick.0 as u32;
