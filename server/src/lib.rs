@@ -26,6 +26,7 @@ pub mod http;
 pub mod http_client;
 pub mod metrics;
 pub mod net;
+pub mod observe;
 pub mod shutdown;
 pub mod status;
 #[cfg(test)]
@@ -135,7 +136,7 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
     };
     let http = http::spawn_http(config.http, state).with_context(|| format!("cannot serve HTTP on {}", config.http))?;
     app.insert_resource(net::NetServer::new(renet, transport, requests, metrics.clone(), health));
-    app.add_plugins(net::NetPlugin);
+    app.add_plugins((net::NetPlugin, observe::ObservePlugin(metrics.clone())));
     Ok(Network { http, udp, metrics })
 }
 

@@ -81,6 +81,8 @@ pub struct TickTiming {
     /// Longest tick since start.
     pub max_tick: Duration,
     started: Option<Instant>,
+    /// Wall time of the newest tick.
+    pub last_took: Duration,
     samples: Vec<Duration>,
     window_ticks: u64,
     window_busy: Duration,
@@ -103,6 +105,7 @@ impl TickTiming {
             busy_total: Duration::ZERO,
             max_tick: Duration::ZERO,
             started: None,
+            last_took: Duration::ZERO,
             samples: Vec::new(),
             window_ticks: 0,
             window_busy: Duration::ZERO,
@@ -190,6 +193,7 @@ fn start_tick(mut timing: ResMut<TickTiming>) {
 fn end_tick(mut timing: ResMut<TickTiming>, fixed: Res<Time<Fixed>>, mut exit: MessageWriter<AppExit>) {
     let now = Instant::now();
     let took = timing.started.take().map_or(Duration::ZERO, |t| now.duration_since(t));
+    timing.last_took = took;
     let period = fixed.timestep();
     if timing.record(took, period) {
         timing.overruns_unreported += 1;
