@@ -237,7 +237,7 @@ impl GameClient {
             self.stats.messages += 1;
             match wire::decode::<ServerMessage>(&bytes) {
                 Ok(ServerMessage::Welcome(w)) => {
-                    self.mirror.clear();
+                    // Snapshots may arrive before the welcome (another channel): keep them.
                     self.welcome = Some(w.clone());
                     self.inbox.push_back(ServerMessage::Welcome(w));
                 }
