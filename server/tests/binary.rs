@@ -18,6 +18,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_starforge"))
             .args(args)
             .args(["--tuning", tuning])
+            // OS-chosen ports: tests run in parallel (and beside a developer's server).
+            .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

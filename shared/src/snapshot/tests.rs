@@ -1,3 +1,5 @@
+//! Snapshot codec tests: round trips over a living world, sizes, exact costs, garbage.
+
 use super::*;
 
 /// xorshift64*: a tiny deterministic generator for property tests.
