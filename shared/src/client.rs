@@ -238,6 +238,7 @@ impl GameClient {
             match wire::decode::<ServerMessage>(&bytes) {
                 Ok(ServerMessage::Welcome(w)) => {
                     // Snapshots may arrive before the welcome (another channel): keep them.
+                    self.mirror.set_capacity(w.snapshot_history as usize);
                     self.welcome = Some(w.clone());
                     self.inbox.push_back(ServerMessage::Welcome(w));
                 }

@@ -100,6 +100,14 @@ impl Mirror {
         })
     }
 
+    /// Keeps `capacity` snapshots from now on (at least 1).
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.history.len() > self.capacity {
+            self.history.pop_front();
+        }
+    }
+
     /// Forgets everything (a reconnect starts from a full snapshot).
     pub fn clear(&mut self) {
         self.history.clear();

@@ -278,6 +278,9 @@ pub struct Welcome {
     pub tick_hz: u32,
     /// Snapshots are sent every this many ticks.
     pub snapshot_interval_ticks: u32,
+    /// Snapshots the server keeps per client as delta baselines: a client should keep at
+    /// least as many (an older acknowledgement gets a full snapshot).
+    pub snapshot_history: u32,
     /// The server's tick when this was sent.
     pub server_tick: u64,
     /// The galaxy.
@@ -301,7 +304,7 @@ pub enum GameEvent {
         shots: u32,
         /// Ships lost per empire: `(empire, count)`.
         losses: Vec<(u64, u32)>,
-        /// The empire left standing, if one.
+        /// The empire with the most kills, if any ship was lost.
         victor: Option<u64>,
     },
     /// One of the player's orders traded.
@@ -417,6 +420,37 @@ mod tests {
         };
         let bytes = encode(&p).expect("enc");
         assert_eq!(bytes, vec![251, 44, 1, 5, 1, 9, 0, 0, 128, 63, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn welcome_bytes_match_the_protocol_document() {
+        // docs/PROTOCOL.md §6.1, worked example.
+        let w = ServerMessage::Welcome(Welcome {
+            protocol_version: 1,
+            player_id: 42,
+            empire_id: 42,
+            tick_hz: 20,
+            snapshot_interval_ticks: 1,
+            snapshot_history: 32,
+            server_tick: 1234,
+            galaxy: GalaxyInfo {
+                systems: vec![SystemInfo {
+                    id: 0,
+                    name: "Sol".into(),
+                    map_x: 0.0,
+                    map_y: 1.0,
+                    radius: 2000.0,
+                    planets: vec![[100.0, 0.0, 10.0]],
+                }],
+                lanes: vec![[0, 1]],
+            },
+        });
+        let doc: Vec<u8> = vec![
+            0x00, 0x01, 0x2a, 0x2a, 0x14, 0x01, 0x20, 0xfb, 0xd2, 0x04, 0x01, 0x00, 0x03, 0x53, 0x6f, 0x6c, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0xfa, 0x44, 0x01, 0x00, 0x00, 0xc8, 0x42, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x20, 0x41, 0x01, 0x00, 0x01,
+        ];
+        assert_eq!(encode(&w).expect("enc"), doc);
     }
 
     #[test]

@@ -190,6 +190,7 @@ fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
         empire_id: client_id,
         tick_hz: tuning.world.tick_hz,
         snapshot_interval_ticks: tuning.network.snapshot_interval_ticks,
+        snapshot_history: tuning.network.snapshot_history,
         server_tick: world.resource::<SimTick>().0,
         galaxy: convert::galaxy_info(world.resource::<Galaxy>()),
     };
