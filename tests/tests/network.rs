@@ -263,3 +263,28 @@ fn garbage_drops_only_the_sender_and_stale_inputs_are_ignored() {
     server.run(&mut clients, 20);
     assert!(clients[0].is_connected() && server.net().connected() == 1);
 }
+
+#[test]
+fn a_silent_client_times_out_and_its_session_is_dropped() {
+    let mut tuning = Tuning::default();
+    tuning.network.client_timeout_s = 2;
+    let mut server = Server::start(12, tuning);
+    let mut quiet = server.connect("quiet");
+    let chatty = server.connect("chatty");
+    let mut clients = [chatty];
+    assert_eq!(server.net().connected(), 2);
+    // The quiet client stops sending anything (a crashed game, a pulled cable).
+    let mut dropped = false;
+    for _ in 0..3000 {
+        server.step();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let _ = clients[0].update();
+        if server.net().connected() == 1 {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the silent client timed out");
+    assert!(clients[0].is_connected(), "the other client stays connected");
+    assert!(quiet.update().is_err() || !quiet.is_connected(), "the quiet client finds itself disconnected");
+}
