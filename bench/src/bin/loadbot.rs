@@ -25,7 +25,7 @@
 //!   connected bots that lost their connection before the end.
 //! - `rtt_ms`: renet's smoothed RTT of every bot, sampled once per second per bot.
 //! - `snapshot_interval_ms`: time between successive advances of a bot's newest snapshot tick,
-//!   as seen by its update thread (so it includes up to one pass of the thread, ~4 ms).
+//!   as seen by its update thread (so it includes up to one pass of the thread, `--period-ms`).
 //! - `down_bytes_per_s_per_client`: renet's `bytes_received_per_sec()` sampled once per second
 //!   per bot; `snapshot_bytes_per_s_per_client` is the same from the SDK's snapshot byte
 //!   counter (snapshot payloads only).
@@ -104,6 +104,10 @@ struct Args {
     /// Seed of the bots' random behaviour.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Period of an update thread's pass over its bots (ms): shorter is finer RTT and
+    /// snapshot-interval resolution, longer costs less CPU.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+    period_ms: u64,
     /// Seconds between the end of the ramp and the start of the window (renet averages its
     /// byte rates over 6 s, and each bot's first seconds carry the large welcome message).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=600))]
@@ -232,11 +236,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let (tx, rx) = channel();
         senders.push(tx);
         let shared = Arc::clone(&shared);
-        let seed = args.seed;
+        let (seed, period) = (args.seed, Duration::from_millis(args.period_ms));
         updaters.push(
             std::thread::Builder::new()
                 .name(format!("bots-{t}"))
-                .spawn(move || bot::update_thread(rx, &shared, seed))?,
+                .spawn(move || bot::update_thread(rx, &shared, seed, period))?,
         );
     }
     let plan = Arc::new(LoginPlan {

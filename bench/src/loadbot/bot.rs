@@ -19,8 +19,6 @@ use super::stats::{Accum, Sample, Timeline};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Range at which a bot fires at another empire's ship (metres).
 pub const FIRE_RANGE_M: f32 = 1500.0;
-/// Target period of one pass of an update thread over its bots.
-const LOOP_PERIOD: Duration = Duration::from_millis(4);
 /// Shortest sleep between passes, so the threads never spin.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
 /// Most snapshot ticks examined after one update (a bot that fell further behind skips ahead).
@@ -200,7 +198,7 @@ struct Steer {
 /// What a sent command was, to file its answer.
 #[derive(Debug, Clone, Copy)]
 enum Sent {
-    Place,
+    Place(i64),
     Cancel,
     Queue,
 }
@@ -245,7 +243,8 @@ struct Bot {
     next_trade: Instant,
     next_queue: Instant,
     sent: HashMap<u32, Sent>,
-    open_orders: Vec<u64>,
+    /// Orders placed and not known to be filled: (order id, units left).
+    open_orders: Vec<(u64, i64)>,
     /// Client counters at the previous step (snapshots, stale, undecodable, bytes).
     seen: [u64; 4],
     next_sample: Instant,
@@ -336,7 +335,7 @@ impl Bot {
             self.on_new_snapshots(now, measuring, acc, s);
             self.fly(measuring, acc, s);
         }
-        self.trade(now, measuring, acc);
+        self.trade(now, acc);
         if now >= self.next_sample {
             self.sample(now, measuring, shared, acc, samples);
         }
@@ -353,15 +352,15 @@ impl Bot {
                 ServerMessage::CommandResult { id, result } => {
                     let Some(sent) = self.sent.remove(&id) else { continue };
                     let tally = match sent {
-                        Sent::Place => &mut acc.place,
+                        Sent::Place(_) => &mut acc.place,
                         Sent::Cancel => &mut acc.cancel,
                         Sent::Queue => &mut acc.queue,
                     };
                     match result {
                         Ok(created) => {
                             tally.ok += 1;
-                            if let (Sent::Place, Some(order)) = (sent, created) {
-                                self.open_orders.push(order);
+                            if let (Sent::Place(quantity), Some(order)) = (sent, created) {
+                                self.open_orders.push((order, quantity));
                             }
                         }
                         Err(reason) => tally.error(reason),
@@ -370,8 +369,20 @@ impl Bot {
                 ServerMessage::InputRejected { .. } => acc.inputs_rejected += 1,
                 ServerMessage::Event(e) => {
                     acc.events += 1;
-                    if let GameEvent::ShipLost { ship, .. } = e {
-                        self.steer.remove(&ship);
+                    match e {
+                        GameEvent::ShipLost { ship, .. } => {
+                            self.steer.remove(&ship);
+                        }
+                        // A filled order can no longer be cancelled.
+                        GameEvent::TradeFill { order, quantity, .. } => {
+                            if let Some(i) = self.open_orders.iter().position(|o| o.0 == order) {
+                                self.open_orders[i].1 -= quantity;
+                                if self.open_orders[i].1 <= 0 {
+                                    self.open_orders.swap_remove(i);
+                                }
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 ServerMessage::Kicked { .. } => {}
@@ -471,17 +482,15 @@ impl Bot {
     }
 
     /// Trading every 5–10 s (sometimes a cancel), a ship queued every 30–60 s.
-    fn trade(&mut self, now: Instant, measuring: bool, acc: &mut Accum) {
+    fn trade(&mut self, now: Instant, acc: &mut Accum) {
         if now >= self.next_trade {
             self.next_trade = now + self.rng.secs(5.0, 10.0);
             if !self.open_orders.is_empty() && self.rng.chance(0.25) {
                 let i = self.rng.int(0, self.open_orders.len() as i64 - 1) as usize;
-                let order = self.open_orders.swap_remove(i);
+                let (order, _) = self.open_orders.swap_remove(i);
                 let id = self.client.command(CommandKind::CancelOrder { order });
                 self.sent.insert(id, Sent::Cancel);
-                if measuring {
-                    acc.cancel.sent += 1;
-                }
+                acc.cancel.sent += 1;
             } else {
                 let resource = if self.rng.chance(0.5) { Resource::Energy } else { Resource::Minerals };
                 let side = if self.rng.chance(0.5) { Side::Buy } else { Side::Sell };
@@ -489,10 +498,8 @@ impl Bot {
                 let quantity = self.rng.int(1, 5);
                 let kind = CommandKind::PlaceOrder { resource, side, price, quantity, expires_in: None };
                 let id = self.client.command(kind);
-                self.sent.insert(id, Sent::Place);
-                if measuring {
-                    acc.place.sent += 1;
-                }
+                self.sent.insert(id, Sent::Place(quantity));
+                acc.place.sent += 1;
             }
         }
         if now >= self.next_queue {
@@ -504,9 +511,7 @@ impl Bot {
             if let Some(colony) = home {
                 let id = self.client.command(CommandKind::QueueShip { colony, class: ShipClass::Fighter, fleet: None });
                 self.sent.insert(id, Sent::Queue);
-                if measuring {
-                    acc.queue.sent += 1;
-                }
+                acc.queue.sent += 1;
             }
         }
         // Answers that never came (should not happen on a reliable channel) must not pile up.
@@ -569,8 +574,9 @@ fn examine(tick: u32, records: &[Record], prev: Option<&[Record]>, acc: &mut Acc
 }
 
 /// An update thread: connects the bots that arrive on `arrivals` and drives them until the
-/// run is [`Phase::Done`]; returns what they measured.
-pub fn update_thread(arrivals: Receiver<Arrival>, shared: &Shared, seed: u64) -> Accum {
+/// run is [`Phase::Done`], one pass over them every `period` (or as fast as it can, with a
+/// 1 ms pause, when a pass takes longer); returns what they measured.
+pub fn update_thread(arrivals: Receiver<Arrival>, shared: &Shared, seed: u64, period: Duration) -> Accum {
     let mut bots: Vec<Bot> = Vec::new();
     let mut acc = Accum::default();
     let mut samples: Vec<Sample> = Vec::new();
@@ -596,7 +602,7 @@ pub fn update_thread(arrivals: Receiver<Arrival>, shared: &Shared, seed: u64) ->
             shared.timeline.lock().unwrap_or_else(PoisonError::into_inner).add(&samples);
             samples.clear();
         }
-        std::thread::sleep(LOOP_PERIOD.saturating_sub(pass.elapsed()).max(MIN_SLEEP));
+        std::thread::sleep(period.saturating_sub(pass.elapsed()).max(MIN_SLEEP));
     }
     for bot in &mut bots {
         if bot.conn == Conn::Connected {

@@ -44,8 +44,18 @@ impl CommandTally {
         }
     }
 
-    /// Counts one error answer.
+    /// Counts one error answer (numbers in the reason are replaced by `N`, so reasons that
+    /// name ids fall together).
     pub fn error(&mut self, reason: String) {
+        let mut out = String::with_capacity(reason.len());
+        for c in reason.chars() {
+            if !c.is_ascii_digit() {
+                out.push(c);
+            } else if !out.ends_with('N') {
+                out.push('N');
+            }
+        }
+        let reason = out;
         // Bound the map: reasons carrying ids would otherwise grow it without limit.
         if self.errors.len() < 16 || self.errors.contains_key(&reason) {
             *self.errors.entry(reason).or_default() += 1;
@@ -90,11 +100,11 @@ pub struct Accum {
     pub inputs_rejected: u64,
     /// Game events received.
     pub events: u64,
-    /// Orders placed.
+    /// Orders placed (whole run, not only the window).
     pub place: CommandTally,
-    /// Orders cancelled.
+    /// Orders cancelled (whole run).
     pub cancel: CommandTally,
-    /// Ships queued.
+    /// Ships queued (whole run).
     pub queue: CommandTally,
 }
 
