@@ -112,6 +112,7 @@ mod tests {
         let s = ShipState {
             class: 0,
             owner: 1,
+            fleet: 2,
             system: 0,
             transit_to: None,
             x,

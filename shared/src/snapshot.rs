@@ -38,6 +38,8 @@ pub struct ShipState {
     pub class: u8,
     /// Owning empire id.
     pub owner: u64,
+    /// Fleet id (the target of fleet commands).
+    pub fleet: u64,
     /// System the ship is in (or left, while in hyperspace).
     pub system: u32,
     /// Destination system while in hyperspace.
@@ -62,6 +64,7 @@ impl ShipState {
     pub fn quantize(
         class: u8,
         owner: u64,
+        fleet: u64,
         system: u32,
         transit_to: Option<u32>,
         pos: [f32; 2],
@@ -74,6 +77,7 @@ impl ShipState {
         Self {
             class,
             owner,
+            fleet,
             system,
             transit_to,
             x: to_units(pos[0] / POS_STEP),
@@ -280,7 +284,7 @@ fn ship_mask(s: &ShipState, b: &ShipState) -> u64 {
     if s.hull != b.hull {
         m |= SHIP_HULL;
     }
-    if (s.class, s.owner, s.system, s.transit_to) != (b.class, b.owner, b.system, b.transit_to) {
+    if (s.class, s.owner, s.fleet, s.system, s.transit_to) != (b.class, b.owner, b.fleet, b.system, b.transit_to) {
         m |= SHIP_META;
     }
     m
@@ -289,6 +293,7 @@ fn ship_mask(s: &ShipState, b: &ShipState) -> u64 {
 fn write_ship_meta(w: &mut BitWriter, s: &ShipState) {
     w.write(u64::from(s.class), CLASS_BITS);
     write_small(w, s.owner);
+    write_small(w, s.fleet);
     write_small(w, u64::from(s.system));
     w.write_bool(s.transit_to.is_some());
     if let Some(t) = s.transit_to {
@@ -299,6 +304,7 @@ fn write_ship_meta(w: &mut BitWriter, s: &ShipState) {
 fn ship_meta_bits(s: &ShipState) -> u32 {
     CLASS_BITS
         + small_bits(s.owner)
+        + small_bits(s.fleet)
         + small_bits(u64::from(s.system))
         + 1
         + s.transit_to.map_or(0, |t| small_bits(u64::from(t)))
@@ -311,6 +317,7 @@ fn read_ship_meta(r: &mut BitReader, s: &mut ShipState) -> Result<(), SnapshotEr
     }
     s.class = class;
     s.owner = read_small(r)?;
+    s.fleet = read_small(r)?;
     s.system = read_u32(r, "system id out of range")?;
     s.transit_to = if r.read_bool()? { Some(read_u32(r, "system id out of range")?) } else { None };
     Ok(())
@@ -337,8 +344,19 @@ fn ship_full_bits(s: &ShipState) -> u32 {
 }
 
 fn read_ship_full(r: &mut BitReader) -> Result<ShipState, SnapshotError> {
-    let mut s =
-        ShipState { class: 0, owner: 0, system: 0, transit_to: None, x: 0, y: 0, vx: 0, vy: 0, heading: 0, hull: 0 };
+    let mut s = ShipState {
+        class: 0,
+        owner: 0,
+        fleet: 0,
+        system: 0,
+        transit_to: None,
+        x: 0,
+        y: 0,
+        vx: 0,
+        vy: 0,
+        heading: 0,
+        hull: 0,
+    };
     read_ship_meta(r, &mut s)?;
     s.x = read_signed(r)?;
     s.y = read_signed(r)?;

@@ -163,6 +163,7 @@ fn the_mirror_converges_despite_loss_duplication_and_reordering() {
         let want = ShipState::quantize(
             q.class,
             q.owner,
+            q.fleet,
             p.system.0,
             None,
             p.local.into(),

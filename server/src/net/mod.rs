@@ -145,6 +145,11 @@ fn receive(world: &mut World) {
         let now = Instant::now();
         let dt = now - net.last_update;
         net.last_update = now;
+        // Gate requests first: a login queues "kick the old connection" before it answers, so
+        // the kick must be served before the new connection can complete in this frame.
+        while let Ok(req) = net.gate.try_recv() {
+            serve(world, net, req);
+        }
         net.renet.update(dt);
         if let Err(e) = net.transport.update(dt, &mut net.renet) {
             warn!("network transport error: {e}");
@@ -158,9 +163,6 @@ fn receive(world: &mut World) {
                     }
                 }
             }
-        }
-        while let Ok(req) = net.gate.try_recv() {
-            serve(world, net, req);
         }
         let limit = world.resource::<Tuning>().network.commands_per_tick;
         let tick = world.resource::<SimTick>().0 as u32;

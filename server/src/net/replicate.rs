@@ -32,6 +32,7 @@ pub(super) type ShipQuery<'w, 's> = Query<
         &'static EntityId,
         &'static Ship,
         &'static Owner,
+        &'static FleetMember,
         &'static Position,
         &'static Motion,
         &'static Hull,
@@ -210,7 +211,7 @@ fn build_snapshot(
     s.cells.clear();
     s.seen.clear();
     for &e in mine.ships {
-        if let Ok((id, _, _, pos, _, _, transit)) = ships.get(e) {
+        if let Ok((id, _, _, _, pos, _, _, transit)) = ships.get(e) {
             s.seen.push(Seen { id: id.0, what: Source::Ship(e), dist: 0.0, own: true });
             if transit.is_none() {
                 s.viewpoints.push((pos.system, pos.local));
@@ -239,7 +240,7 @@ fn build_snapshot(
             if entry.owner.0 == player {
                 continue; // already in, at distance 0
             }
-            if let Ok((_, _, _, pos, ..)) = ships.get(entry.entity) {
+            if let Ok((_, _, _, _, pos, ..)) = ships.get(entry.entity) {
                 let dist = nearest(&s.viewpoints, pos.system, pos.local, ctx.cell);
                 s.seen.push(Seen { id: entry.id.0, what: Source::Ship(entry.entity), dist, own: false });
             }
@@ -350,11 +351,12 @@ fn state_of(
 ) -> Option<(u64, EntityState)> {
     match x.what {
         Source::Ship(e) => {
-            let (id, ship, owner, pos, motion, hull, transit) = ships.get(e).ok()?;
+            let (id, ship, owner, fleet, pos, motion, hull, transit) = ships.get(e).ok()?;
             let max = tuning.class(ship.class).hull.max(1.0);
             let s = ShipState::quantize(
                 ship.class.index() as u8,
                 owner.0.0,
+                fleet.0.0,
                 pos.system.0,
                 transit.map(|t| t.to.0),
                 pos.local.into(),

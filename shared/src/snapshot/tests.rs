@@ -24,6 +24,7 @@ fn ship(rng: &mut Rng) -> ShipState {
     ShipState {
         class: rng.below(5) as u8,
         owner: rng.below(5000),
+        fleet: rng.below(50_000),
         system: rng.below(200) as u32,
         transit_to: if rng.below(10) == 0 { Some(rng.below(200) as u32) } else { None },
         x: rng.signed(160_000),
@@ -144,8 +145,11 @@ fn cost_estimates_match_the_encoder() {
     let (bytes, base) = encode(&h0, &[], &truth);
     let bound: u32 = header_bits(&h0) + small_bits(50) + truth.iter().map(|(id, s)| enter_bits(*id, s)).sum::<u32>();
     assert!(bytes.len() * 8 <= bound as usize + 7, "entering cost is an upper bound");
-    let next =
-        evolve(&mut rng, &truth).into_iter().filter(|(id, _)| base.iter().any(|b| b.id == *id)).collect::<Vec<_>>();
+    // Same ids and kinds as the baseline (a kind change is costed as removal + entry, an upper bound).
+    let same_kind = |id: u64, s: &EntityState| {
+        base.iter().any(|b| b.id == id && std::mem::discriminant(&b.state) == std::mem::discriminant(s))
+    };
+    let next = evolve(&mut rng, &truth).into_iter().filter(|(id, s)| same_kind(*id, s)).collect::<Vec<_>>();
     let h1 = Header { tick: 8, baseline: Some(5), last_input_seq: 1 };
     let (bytes, _) = encode(&h1, &base, &next);
     let mut exact = header_bits(&h1) + small_bits(0);
@@ -188,13 +192,13 @@ fn garbage_never_panics_and_is_refused() {
 
 #[test]
 fn quantization_is_within_half_a_step() {
-    let s = ShipState::quantize(1, 2, 3, None, [1234.56, -77.7], [150.0, -20.0], 1.0, 0.5, 20);
+    let s = ShipState::quantize(1, 2, 7, 3, None, [1234.56, -77.7], [150.0, -20.0], 1.0, 0.5, 20);
     let [x, y] = s.pos();
     assert!((x - 1234.56).abs() <= POS_STEP / 2.0 && (y + 77.7).abs() <= POS_STEP / 2.0);
     let [vx, vy] = s.vel(20);
     assert!((vx - 150.0).abs() <= POS_STEP * 20.0 / 2.0 && (vy + 20.0).abs() <= POS_STEP * 20.0 / 2.0);
     assert!((s.heading_rad() - 1.0).abs() < 0.004);
     assert!((s.hull_fraction() - 0.5).abs() < 0.002);
-    let nan = ShipState::quantize(0, 0, 0, None, [f32::NAN, f32::INFINITY], [0.0; 2], f32::NAN, 2.0, 20);
+    let nan = ShipState::quantize(0, 0, 0, 0, None, [f32::NAN, f32::INFINITY], [0.0; 2], f32::NAN, 2.0, 20);
     assert_eq!((nan.x, nan.y, nan.hull), (0, 0, 255), "non-finite input is clamped, not a panic");
 }
