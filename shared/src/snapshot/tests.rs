@@ -202,3 +202,47 @@ fn quantization_is_within_half_a_step() {
     let nan = ShipState::quantize(0, 0, 0, 0, None, [f32::NAN, f32::INFINITY], [0.0; 2], f32::NAN, 2.0, 20);
     assert_eq!((nan.x, nan.y, nan.hull), (0, 0, 255), "non-finite input is clamped, not a panic");
 }
+
+#[test]
+fn worked_examples_match_the_protocol_document() {
+    // docs/PROTOCOL.md §7.7, worked example: ship 7 (Corvette, empire 42, fleet 6, system 3).
+    let ship = ShipState {
+        class: 1,
+        owner: 42,
+        fleet: 6,
+        system: 3,
+        transit_to: None,
+        x: 800,
+        y: -16,
+        vx: 4,
+        vy: 0,
+        heading: 512,
+        hull: 255,
+    };
+    // Snapshot A: full, tick 100, last_input_seq 0 (134 bits).
+    let ha = Header { tick: 100, baseline: None, last_input_seq: 0 };
+    let (a, view_a) = encode(&ha, &[], &[(7, EntityState::Ship(ship))]);
+    let doc_a: Vec<u8> =
+        vec![0x64, 0x00, 0x00, 0x00, 0x00, 0x10, 0x4e, 0x52, 0x61, 0x46, 0x20, 0xa3, 0x4f, 0x08, 0x00, 0xe0, 0x3f];
+    assert_eq!(a, doc_a, "§7.7 snapshot A");
+    assert_eq!(decode(&doc_a, &[]).expect("A decodes"), (ha, view_a.clone()));
+    // Snapshot B: delta against 100, tick 105, last_input_seq 3; the ship is at (821, -18).
+    let moved = ShipState { x: 821, y: -18, ..ship };
+    let hb = Header { tick: 105, baseline: Some(100), last_input_seq: 3 };
+    let (b, view_b) = encode(&hb, &view_a, &[(7, EntityState::Ship(moved))]);
+    let doc_b: Vec<u8> = vec![0x69, 0x00, 0x00, 0x00, 0x94, 0x15, 0x10, 0x03];
+    assert_eq!(b, doc_b, "§7.7 snapshot B");
+    assert_eq!(decode(&doc_b, &view_a).expect("B decodes"), (hb, view_b.clone()));
+    assert_eq!(view_b, vec![Record { id: 7, tick: 105, state: EntityState::Ship(moved) }]);
+    // Snapshot C: delta against 105, tick 106; ship 7 unchanged, empire 42 enters.
+    let empire = EmpireState { credits: 50_000_000, stock: [5_000_000, 0, -1, 1] };
+    let hc = Header { tick: 106, baseline: Some(105), last_input_seq: 3 };
+    let (c, view_c) = encode(&hc, &view_b, &[(7, EntityState::Ship(moved)), (42, EntityState::Empire(empire))]);
+    let doc_c: Vec<u8> = vec![
+        0x6a, 0x00, 0x00, 0x00, 0x84, 0x21, 0xa9, 0x1c, 0x20, 0xbc, 0xbe, 0x00, 0x00, 0x00, 0x00, 0x60, 0x40, 0x4b,
+        0x4c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x10,
+    ];
+    assert_eq!(c, doc_c, "§7.7 snapshot C");
+    assert_eq!(decode(&doc_c, &view_b).expect("C decodes"), (hc, view_c.clone()));
+    assert_eq!(view_c[0], Record { id: 7, tick: 105, state: EntityState::Ship(moved) }, "ship 7 keeps tick 105");
+}
