@@ -53,6 +53,10 @@ pub enum GameRequest {
         player_id: u64,
         /// The sentence shown to the disconnected client.
         reason: String,
+        /// Kick only a connection made with a token from a login numbered below this one (a
+        /// relogin replaces older connections, never the one its own token opens, however late
+        /// this request reaches the game loop); `None` kicks any connection (admin kick).
+        before_login: Option<u64>,
     },
 }
 
@@ -98,7 +102,13 @@ impl GameGate {
 
     /// Queues a kick of `player_id`'s live connection (if any). Returns once it is queued.
     pub async fn kick(&self, player_id: u64, reason: String) -> Result<(), GateError> {
-        self.send(GameRequest::Kick { player_id, reason }).await
+        self.send(GameRequest::Kick { player_id, reason, before_login: None }).await
+    }
+
+    /// Asks the game loop to close connections of `player_id` opened by tokens of logins
+    /// numbered below `login` (see [`GameRequest::Kick`]).
+    pub async fn replace(&self, player_id: u64, login: u64, reason: String) -> Result<(), GateError> {
+        self.send(GameRequest::Kick { player_id, reason, before_login: Some(login) }).await
     }
 
     /// Whether the game loop has dropped its receiver.

@@ -279,6 +279,9 @@ struct Shared {
     /// Bounds concurrent argon2 computations (19 MiB and one core each) to the core count:
     /// more would only queue on the CPU and multiply memory (1,000 bots log in at once).
     hash_slots: Semaphore,
+    /// Number of the latest login; starts at the wall clock in microseconds so numbers keep
+    /// growing across restarts (a token from before a restart is older than any new login).
+    logins: std::sync::atomic::AtomicU64,
 }
 
 /// Holds the creation lock of one username; removes it from the map when the last user is done.
@@ -323,7 +326,13 @@ impl Drop for CreationTurn {
 /// The axum router with every route, for [`spawn_http`] or for serving elsewhere.
 pub fn router(state: HttpState) -> Router {
     let slots = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let shared = Arc::new(Shared { state, creating: Mutex::new(HashMap::new()), hash_slots: Semaphore::new(slots) });
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let shared = Arc::new(Shared {
+        state,
+        creating: Mutex::new(HashMap::new()),
+        hash_slots: Semaphore::new(slots),
+        logins: std::sync::atomic::AtomicU64::new(start.as_micros() as u64),
+    });
     Router::new()
         .route("/v1/login", post(login))
         .route("/v1/admin/kick", post(admin_kick))
@@ -409,8 +418,11 @@ async fn login_inner(shared: &Arc<Shared>, body: Result<Bytes, BytesRejection>) 
     };
     // Replace any older connection; queued before we answer, so it is handled before the new
     // client can connect with its token.
-    state.gate.kick(player_id, RELOGIN_KICK_REASON.to_string()).await?;
-    let token = state.tokens.issue(player_id).map_err(|e| {
+    // Logins are numbered; the token carries the number, and the kick only closes connections
+    // of older logins, so it can never close the connection this token is about to open.
+    let login = shared.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    state.gate.replace(player_id, login, RELOGIN_KICK_REASON.to_string()).await?;
+    let token = state.tokens.issue_for_login(player_id, login).map_err(|e| {
         tracing::error!(error = %e, "connect token generation failed");
         ApiError::internal("could not issue a connect token")
     })?;

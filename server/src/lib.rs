@@ -102,7 +102,7 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
              (set STARFORGE_NETCODE_KEY to 64 hex characters in production)"
         );
     }
-    let socket = std::net::UdpSocket::bind(config.udp).with_context(|| format!("cannot bind UDP {}", config.udp))?;
+    let socket = bind_udp(config.udp).with_context(|| format!("cannot bind UDP {}", config.udp))?;
     let udp = socket.local_addr().context("UDP address")?;
     let protocol_id = starforge_shared::protocol::protocol_id(starforge_shared::PROTOCOL_VERSION);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -138,6 +138,27 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
     app.insert_resource(net::NetServer::new(renet, transport, requests, metrics.clone(), health));
     app.add_plugins((net::NetPlugin, observe::ObservePlugin(metrics.clone())));
     Ok(Network { http, udp, metrics })
+}
+
+/// Socket buffer asked for (bytes; the kernel caps it at `net.core.rmem_max`/`wmem_max`).
+/// The default (~208 KiB) overflows between two frames with ~1,000 clients sending ~20
+/// packets per second each, and the kernel then drops packets silently.
+pub const UDP_BUFFER_BYTES: usize = 8 << 20;
+
+/// Binds the game socket with large kernel buffers.
+fn bind_udp(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    if let Err(e) = socket.set_send_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("cannot enlarge the UDP send buffer: {e}");
+    }
+    socket.bind(&addr.into())?;
+    let (recv, send) = (socket.recv_buffer_size().unwrap_or(0), socket.send_buffer_size().unwrap_or(0));
+    tracing::info!(recv, send, "UDP socket buffers (bytes; raise net.core.rmem_max/wmem_max for more)");
+    Ok(socket.into())
 }
 
 /// Most concurrent connections (renetcode's limit per server socket).

@@ -48,7 +48,7 @@ impl Plugin for ObservePlugin {
                 stamp::<3>.after(Combat).before(Production),
                 stamp::<4>.after(Production).before(Market),
                 stamp::<5>.after(Market).before(Bookkeeping),
-                stamp::<6>.after(Bookkeeping),
+                stamp::<6>.after(Bookkeeping).before(crate::net::NetSystems),
             ),
         )
         .add_systems(FixedLast, publish.after(crate::tick_timing::TickTimingSystems::End));

@@ -197,6 +197,14 @@ impl TokenIssuer {
     /// A serialized secure connect token (about 2 KB) for `player_id` as the netcode client id,
     /// created now.
     pub fn issue(&self, player_id: u64) -> Result<Vec<u8>, TokenError> {
+        self.issue_for_login(player_id, 0)
+    }
+
+    /// Like [`TokenIssuer::issue`], with the login's number in the token's user data (its first
+    /// 8 bytes, little-endian; the server reads it back with [`login_of`] once connected).
+    pub fn issue_for_login(&self, player_id: u64, login: u64) -> Result<Vec<u8>, TokenError> {
+        let mut user_data = [0u8; renet_netcode::NETCODE_USER_DATA_BYTES];
+        user_data[..8].copy_from_slice(&login.to_le_bytes());
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|_| TokenError::Clock)?;
         let token = ConnectToken::generate(
             now,
@@ -205,13 +213,20 @@ impl TokenIssuer {
             player_id,
             self.timeout_seconds,
             vec![self.udp_addr],
-            None,
+            Some(&user_data),
             &self.private_key,
         )?;
         let mut out = Vec::with_capacity(2048);
         token.write(&mut out)?;
         Ok(out)
     }
+}
+
+/// The login number a token's user data carries (see [`TokenIssuer::issue_for_login`]).
+pub fn login_of(user_data: &[u8; renet_netcode::NETCODE_USER_DATA_BYTES]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&user_data[..8]);
+    u64::from_le_bytes(b)
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ fn start(admin_token: Option<&str>) -> Server {
                     let id = next.fetch_add(1, Ordering::Relaxed);
                     let _ = reply.send(Ok(StartingEmpire { player_id: id, home_colony: id + 1, ships: vec![id + 2] }));
                 }
-                GameRequest::Kick { player_id, reason } => {
+                GameRequest::Kick { player_id, reason, .. } => {
                     loop_seen.kicks.lock().expect("lock").push((player_id, reason));
                 }
             }

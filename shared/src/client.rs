@@ -128,6 +128,10 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
 /// Messages held back by a simulated reordering, incoming and outgoing.
 type HeldBack = [Vec<Vec<u8>>; 2];
 
+/// Longest time between two flushes of the connection (keeps renet's acks and keep-alives
+/// flowing when there is nothing else to send).
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
 const INCOMING: usize = 0;
 const OUTGOING: usize = 1;
 
@@ -179,6 +183,8 @@ pub struct GameClient {
     next_command: u32,
     acked_sent: u32,
     new_input: bool,
+    command_queued: bool,
+    last_flush: Option<Instant>,
     inbox: VecDeque<ServerMessage>,
     stats: ClientStats,
     /// The simulated network: settings, coin state, held-back incoming and outgoing messages.
@@ -212,6 +218,8 @@ impl GameClient {
             next_command: 1,
             acked_sent: 0,
             new_input: false,
+            command_queued: false,
+            last_flush: None,
             inbox: VecDeque::new(),
             stats: ClientStats::default(),
             impairment: None,
@@ -255,11 +263,16 @@ impl GameClient {
                 self.apply_snapshot(&b, now);
             }
         }
-        if self.renet.is_connected() {
-            self.send_intents(now);
-        }
-        if let Err(e) = self.transport.send_packets(&mut self.renet) {
-            return Err(SdkError::Disconnected(self.kicked.clone().unwrap_or_else(|| e.to_string())));
+        let sent = self.renet.is_connected() && self.send_intents(now);
+        // Flush with an intent packet (after each snapshot) or every 50 ms, not on every call:
+        // each flush makes renet send an acknowledgement packet, and update() is called every
+        // few milliseconds.
+        if sent || self.command_queued || self.last_flush.is_none_or(|t| now - t >= FLUSH_INTERVAL) {
+            self.command_queued = false;
+            self.last_flush = Some(now);
+            if let Err(e) = self.transport.send_packets(&mut self.renet) {
+                return Err(SdkError::Disconnected(self.kicked.clone().unwrap_or_else(|| e.to_string())));
+            }
         }
         Ok(())
     }
@@ -306,11 +319,12 @@ impl GameClient {
         out
     }
 
-    fn send_intents(&mut self, now: Instant) {
+    /// Sends an intent packet if there is news; returns whether it did.
+    fn send_intents(&mut self, now: Instant) -> bool {
         let new_ack = self.mirror.ack_tick() != self.acked_sent;
         let keepalive = self.last_intent_sent.is_none_or(|t| now - t >= Duration::from_millis(100));
         if !(self.new_input || new_ack || keepalive) {
-            return;
+            return false;
         }
         let packet = IntentPacket {
             seq: self.inputs.front().map_or(self.next_seq - 1, |(s, _)| *s),
@@ -326,6 +340,7 @@ impl GameClient {
                 self.renet.send_message(channel::INTENTS, b);
             }
         }
+        true
     }
 
     /// Queues manual control of `ship`; returns its sequence number. Sent with the next update.
@@ -344,6 +359,7 @@ impl GameClient {
         self.next_command += 1;
         if let Ok(bytes) = wire::encode(&Command { id, kind }) {
             self.renet.send_message(channel::COMMANDS, bytes);
+            self.command_queued = true;
         }
         id
     }

@@ -7,7 +7,7 @@
 //!   message is oversized or malformed is disconnected and counted.
 //! - `FixedUpdate`, after the simulation: command results and events to the clients they
 //!   concern, then snapshots ([`replicate`]).
-//! - `Last`, every frame: send packets.
+//! - `Last`: send packets if a tick ran this frame (or none ran for 50 ms); see [`send`].
 //!
 //! One connection per player: the client id is the player id, so netcode refuses a second
 //! connection of a connected player; a new *login* kicks the old connection first (the newer
@@ -58,6 +58,8 @@ pub(crate) struct Session {
     pub tokens: f64,
     /// Commands received this tick.
     pub commands_this_tick: u32,
+    /// Number of the login whose token opened this connection.
+    pub login: u64,
 }
 
 /// The network endpoint and the sessions, an ECS resource.
@@ -70,6 +72,8 @@ pub struct NetServer {
     pub(crate) metrics: Arc<Metrics>,
     health: Arc<HealthState>,
     last_update: Instant,
+    last_flush: Instant,
+    flush_due: bool,
 }
 
 impl NetServer {
@@ -81,7 +85,17 @@ impl NetServer {
         metrics: Arc<Metrics>,
         health: Arc<HealthState>,
     ) -> Self {
-        Self { renet, transport, sessions: BTreeMap::new(), gate, metrics, health, last_update: Instant::now() }
+        Self {
+            renet,
+            transport,
+            sessions: BTreeMap::new(),
+            gate,
+            metrics,
+            health,
+            last_update: Instant::now(),
+            last_flush: Instant::now(),
+            flush_due: false,
+        }
     }
 
     /// Players connected now.
@@ -124,6 +138,10 @@ impl NetServer {
     }
 }
 
+/// The network's systems in `FixedUpdate` (after the simulation's `Bookkeeping`).
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NetSystems;
+
 /// Adds the network systems; the app must hold a [`NetServer`].
 pub struct NetPlugin;
 
@@ -132,7 +150,10 @@ impl Plugin for NetPlugin {
         app.add_systems(PreUpdate, receive)
             .add_systems(
                 FixedUpdate,
-                (route_results, replicate::replicate, reset_tick_limits).chain().after(SimSystems::Bookkeeping),
+                (route_results, replicate::replicate, reset_tick_limits, flush_tick)
+                    .chain()
+                    .in_set(NetSystems)
+                    .after(SimSystems::Bookkeeping),
             )
             .add_systems(Last, send);
     }
@@ -143,6 +164,7 @@ fn receive(world: &mut World) {
     world.resource_scope::<NetServer, _>(|world, mut net| {
         let net = &mut *net;
         let now = Instant::now();
+        let _timer = SetTimer { metrics: net.metrics.clone(), set: "receive", started: now };
         let dt = now - net.last_update;
         net.last_update = now;
         // Gate requests first: a login queues "kick the old connection" before it answers, so
@@ -203,7 +225,17 @@ fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
     }
     net.sessions.insert(
         client_id,
-        Session { player, last_seq: 0, ack: 0, ring: VecDeque::new(), history, tokens: 0.0, commands_this_tick: 0 },
+        Session {
+            player,
+            last_seq: 0,
+            ack: 0,
+            ring: VecDeque::new(),
+            history,
+            // A full bucket: the first snapshots carry as much of the visible set as allowed.
+            tokens: f64::INFINITY,
+            commands_this_tick: 0,
+            login: net.transport.user_data(client_id).map_or(0, |d| crate::token::login_of(&d)),
+        },
     );
     info!(player_id = client_id, "connected");
 }
@@ -224,11 +256,30 @@ fn serve(world: &mut World, net: &mut NetServer, req: GameRequest) {
             }
             let _ = reply.send(result);
         }
-        GameRequest::Kick { player_id, reason } => {
+        GameRequest::Kick { player_id, reason, before_login } => {
+            let login = net.sessions.get(&player_id).map(|s| s.login);
+            if let (Some(before), Some(login)) = (before_login, login)
+                && login >= before
+            {
+                return; // the connection of this login (or a newer one): keep it
+            }
             if net.kick(player_id, &reason) {
                 net.sessions.remove(&player_id);
             }
         }
+    }
+}
+
+/// Records the time until it is dropped as one observation of `set`.
+struct SetTimer {
+    metrics: Arc<Metrics>,
+    set: &'static str,
+    started: Instant,
+}
+
+impl Drop for SetTimer {
+    fn drop(&mut self) {
+        self.metrics.observe_set(self.set, self.started.elapsed());
     }
 }
 
@@ -378,10 +429,29 @@ fn reset_tick_limits(mut net: ResMut<NetServer>) {
     }
 }
 
-/// Sends queued packets; publishes client count and tick to health and metrics.
+/// Longest time between two flushes when no tick runs (server paused or starved).
+const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Marks that this frame's tick produced snapshots and results to send.
+fn flush_tick(mut net: ResMut<NetServer>) {
+    net.flush_due = true;
+}
+
+/// Sends queued packets once per frame that ran a tick (or after 50 ms without one); publishes
+/// client count and tick to health and metrics.
+///
+/// Flushing is per tick, not per frame: every flush makes renet send each client an
+/// acknowledgement packet, and frames come every few milliseconds, so flushing per frame
+/// multiplied packets (and their encryption and syscalls) for nothing.
 fn send(mut net: ResMut<NetServer>, tick: Res<SimTick>) {
     let net = &mut *net;
-    net.transport.send_packets(&mut net.renet);
+    if net.flush_due || net.last_flush.elapsed() >= IDLE_FLUSH {
+        let started = Instant::now();
+        net.transport.send_packets(&mut net.renet);
+        net.last_flush = Instant::now();
+        net.flush_due = false;
+        net.metrics.observe_set("send", net.last_flush - started);
+    }
     let clients = net.sessions.len() as u64;
     net.metrics.set_clients(clients);
     net.health.set_clients(clients);
