@@ -28,8 +28,10 @@ const HEADING_BITS: u32 = 10;
 const HULL_BITS: u32 = 8;
 const CLASS_BITS: u32 = 3;
 const KIND_BITS: u32 = 2;
-/// Widths of the four size classes of [`write_small`].
+/// Widths of the four size classes of [`write_small`] (64-bit values: ids, amounts).
 const SMALL_WIDTHS: [u32; 4] = [3, 7, 14, 64];
+/// Widths of the four size classes of 32-bit fields (system, planet, tick age, input sequence).
+const SMALL32_WIDTHS: [u32; 4] = [3, 7, 14, 32];
 
 /// A ship as a client sees it (quantized).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,6 +227,19 @@ pub fn small_bits(v: u64) -> u32 {
     2 + SMALL_WIDTHS[class]
 }
 
+/// Writes a 32-bit `v` as a 2-bit size class then 3, 7, 14 or 32 bits.
+pub fn write_small32(w: &mut BitWriter, v: u32) {
+    let class = SMALL32_WIDTHS.iter().position(|&b| b == 32 || u64::from(v) < (1u64 << b)).unwrap_or(3);
+    w.write(class as u64, 2);
+    w.write(u64::from(v), SMALL32_WIDTHS[class]);
+}
+
+/// Bits [`write_small32`] uses for `v`.
+pub fn small32_bits(v: u32) -> u32 {
+    let class = SMALL32_WIDTHS.iter().position(|&b| b == 32 || u64::from(v) < (1u64 << b)).unwrap_or(3);
+    2 + SMALL32_WIDTHS[class]
+}
+
 fn read_small(r: &mut BitReader) -> Result<u64, SnapshotError> {
     let class = r.read(2)? as usize;
     Ok(r.read(SMALL_WIDTHS[class])?)
@@ -250,8 +265,9 @@ fn read_signed(r: &mut BitReader) -> Result<i64, SnapshotError> {
     Ok(unzigzag(read_small(r)?))
 }
 
-fn read_u32(r: &mut BitReader, what: &'static str) -> Result<u32, SnapshotError> {
-    u32::try_from(read_small(r)?).map_err(|_| SnapshotError::Invalid(what))
+fn read_u32(r: &mut BitReader) -> Result<u32, SnapshotError> {
+    let class = r.read(2)? as usize;
+    Ok(r.read(SMALL32_WIDTHS[class])? as u32)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,10 +310,10 @@ fn write_ship_meta(w: &mut BitWriter, s: &ShipState) {
     w.write(u64::from(s.class), CLASS_BITS);
     write_small(w, s.owner);
     write_small(w, s.fleet);
-    write_small(w, u64::from(s.system));
+    write_small32(w, s.system);
     w.write_bool(s.transit_to.is_some());
     if let Some(t) = s.transit_to {
-        write_small(w, u64::from(t));
+        write_small32(w, t);
     }
 }
 
@@ -305,9 +321,9 @@ fn ship_meta_bits(s: &ShipState) -> u32 {
     CLASS_BITS
         + small_bits(s.owner)
         + small_bits(s.fleet)
-        + small_bits(u64::from(s.system))
+        + small32_bits(s.system)
         + 1
-        + s.transit_to.map_or(0, |t| small_bits(u64::from(t)))
+        + s.transit_to.map_or(0, small32_bits)
 }
 
 fn read_ship_meta(r: &mut BitReader, s: &mut ShipState) -> Result<(), SnapshotError> {
@@ -318,8 +334,8 @@ fn read_ship_meta(r: &mut BitReader, s: &mut ShipState) -> Result<(), SnapshotEr
     s.class = class;
     s.owner = read_small(r)?;
     s.fleet = read_small(r)?;
-    s.system = read_u32(r, "system id out of range")?;
-    s.transit_to = if r.read_bool()? { Some(read_u32(r, "system id out of range")?) } else { None };
+    s.system = read_u32(r)?;
+    s.transit_to = if r.read_bool()? { Some(read_u32(r)?) } else { None };
     Ok(())
 }
 
@@ -448,8 +464,8 @@ fn write_colony(w: &mut BitWriter, c: &ColonyState, base: Option<&ColonyState>) 
     }
     if meta {
         write_small(w, c.owner);
-        write_small(w, u64::from(c.system));
-        write_small(w, u64::from(c.planet));
+        write_small32(w, c.system);
+        write_small32(w, c.planet);
     }
     if pop {
         write_small(w, c.population);
@@ -461,7 +477,7 @@ fn colony_bits(c: &ColonyState, base: Option<&ColonyState>) -> u32 {
     let pop = base.is_none_or(|b| b.population != c.population);
     let mut bits = if base.is_some() { 2 } else { 0 };
     if meta {
-        bits += small_bits(c.owner) + small_bits(u64::from(c.system)) + small_bits(u64::from(c.planet));
+        bits += small_bits(c.owner) + small32_bits(c.system) + small32_bits(c.planet);
     }
     if pop {
         bits += small_bits(c.population);
@@ -474,8 +490,8 @@ fn read_colony(r: &mut BitReader, base: Option<&ColonyState>) -> Result<ColonySt
     let mut c = base.copied().unwrap_or(ColonyState { owner: 0, system: 0, planet: 0, population: 0 });
     if meta {
         c.owner = read_small(r)?;
-        c.system = read_u32(r, "system id out of range")?;
-        c.planet = read_u32(r, "planet index out of range")?;
+        c.system = read_u32(r)?;
+        c.planet = read_u32(r)?;
     }
     if pop {
         c.population = read_small(r)?;
@@ -532,8 +548,7 @@ fn read_empire(r: &mut BitReader, base: Option<&EmpireState>) -> Result<EmpireSt
 
 /// Bits of the header.
 pub fn header_bits(h: &Header) -> u32 {
-    32 + small_bits(h.baseline.map_or(0, |b| u64::from(h.tick.wrapping_sub(b))))
-        + small_bits(u64::from(h.last_input_seq))
+    32 + small32_bits(h.baseline.map_or(0, |b| h.tick.wrapping_sub(b))) + small32_bits(h.last_input_seq)
 }
 
 /// Bits an update of `base` to `state` costs at `tick` (excluding the one "changed?" bit every
@@ -566,8 +581,8 @@ pub fn enter_bits(id: u64, state: &EntityState) -> u32 {
 pub fn encode(header: &Header, base: &[Record], next: &[(u64, EntityState)]) -> (Vec<u8>, Vec<Record>) {
     let mut w = BitWriter::new();
     w.write(u64::from(header.tick), 32);
-    write_small(&mut w, header.baseline.map_or(0, |b| u64::from(header.tick.wrapping_sub(b))));
-    write_small(&mut w, u64::from(header.last_input_seq));
+    write_small32(&mut w, header.baseline.map_or(0, |b| header.tick.wrapping_sub(b)));
+    write_small32(&mut w, header.last_input_seq);
     let mut out = Vec::with_capacity(next.len());
     let mut entering: Vec<(u64, EntityState)> = Vec::new();
     let mut j = 0;
@@ -632,8 +647,8 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, SnapshotError> {
 
 fn read_header_from(r: &mut BitReader) -> Result<Header, SnapshotError> {
     let tick = r.read(32)? as u32;
-    let age = u32::try_from(read_small(r)?).map_err(|_| SnapshotError::Invalid("baseline age out of range"))?;
-    let last_input_seq = read_u32(r, "input sequence out of range")?;
+    let age = read_u32(r)?;
+    let last_input_seq = read_u32(r)?;
     let baseline = if age == 0 { None } else { Some(tick.wrapping_sub(age)) };
     Ok(Header { tick, baseline, last_input_seq })
 }

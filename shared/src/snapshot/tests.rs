@@ -246,3 +246,15 @@ fn worked_examples_match_the_protocol_document() {
     assert_eq!(decode(&doc_c, &view_b).expect("C decodes"), (hc, view_c.clone()));
     assert_eq!(view_c[0], Record { id: 7, tick: 105, state: EntityState::Ship(moved) }, "ship 7 keeps tick 105");
 }
+
+#[test]
+fn a_long_session_keeps_a_small_header() {
+    // After ~14 minutes at 20 inputs/s the input sequence passes 16,384: 34 bits, not 66.
+    let h = Header { tick: 3_000_000_000, baseline: Some(2_999_999_998), last_input_seq: 4_000_000_000 };
+    assert_eq!(header_bits(&h), 32 + 5 + 34);
+    let (bytes, _) = encode(&h, &[], &[]);
+    let h = Header { baseline: None, ..h };
+    let (full, _) = encode(&h, &[], &[]);
+    assert_eq!(decode(&full, &[]).expect("decodes").0, h);
+    assert!(bytes.len() <= 10, "{} bytes", bytes.len());
+}
