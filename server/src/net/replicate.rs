@@ -67,8 +67,8 @@ struct ColonyInfo {
     state: EntityState,
 }
 
-/// Colonies by system id.
-type Colonies = FastMap<u32, Vec<ColonyInfo>>;
+/// Colonies by grid cell key.
+type Colonies = FastMap<u64, Vec<ColonyInfo>>;
 
 /// Sends this tick's snapshots.
 #[expect(clippy::too_many_arguments, reason = "a system reads what it reads")]
@@ -98,7 +98,7 @@ pub(super) fn replicate(
     for id in net.sessions.keys() {
         owned_ships.insert(*id, Vec::new());
     }
-    let mut colonies_by_system: Colonies = FastMap::default();
+    let mut colonies_by_cell: Colonies = FastMap::default();
     let mut owned_colonies: FastMap<u64, Vec<ColonyInfo>> = net.sessions.keys().map(|id| (*id, Vec::new())).collect();
     for (id, owner, c) in &colonies {
         let pos = planet_pos(&galaxy, c.system, c.planet);
@@ -106,9 +106,9 @@ pub(super) fn replicate(
         if let Some(list) = owned_colonies.get_mut(&owner.0.0) {
             list.push(info);
         }
-        colonies_by_system.entry(c.system.0).or_default().push(info);
+        colonies_by_cell.entry(cell_key(c.system, pos, cell)).or_default().push(info);
     }
-    for list in colonies_by_system.values_mut() {
+    for list in colonies_by_cell.values_mut() {
         list.sort_unstable_by_key(|c| c.id);
     }
     for (id, _, owner, ..) in &ships {
@@ -137,7 +137,7 @@ pub(super) fn replicate(
             session,
             allowed,
             mine,
-            &colonies_by_system,
+            &colonies_by_cell,
             &grid,
             &index,
             &ships,
@@ -168,6 +168,47 @@ struct Scratch {
     viewpoints: Vec<(SystemId, Vec2)>,
     cells: Vec<u64>,
     seen: Vec<Seen>,
+    ships: ShipCache,
+}
+
+/// A ship as every client sees it this tick (quantized once per pass, not once per viewer).
+#[derive(Clone, Copy)]
+struct CachedShip {
+    id: u64,
+    system: SystemId,
+    pos: Vec2,
+    in_transit: bool,
+    state: EntityState,
+}
+
+/// Ships quantized so far in this pass.
+type ShipCache = FastMap<Entity, Option<CachedShip>>;
+
+/// The ship `e` as clients see it this tick (computed on first use in the pass).
+fn cached_ship(cache: &mut ShipCache, ships: &ShipQuery, tuning: &Tuning, hz: u32, e: Entity) -> Option<CachedShip> {
+    *cache.entry(e).or_insert_with(|| {
+        let (id, ship, owner, fleet, pos, motion, hull, transit) = ships.get(e).ok()?;
+        let max = tuning.class(ship.class).hull.max(1.0);
+        let state = ShipState::quantize(
+            ship.class.index() as u8,
+            owner.0.0,
+            fleet.0.0,
+            pos.system.0,
+            transit.map(|t| t.to.0),
+            pos.local.into(),
+            motion.vel.into(),
+            motion.heading,
+            hull.0 / max,
+            hz,
+        );
+        Some(CachedShip {
+            id: id.0,
+            system: pos.system,
+            pos: pos.local,
+            in_transit: transit.is_some(),
+            state: EntityState::Ship(state),
+        })
+    })
 }
 
 /// What one client owns.
@@ -198,7 +239,7 @@ fn build_snapshot(
     session: &mut Session,
     allowed: usize,
     mine: Mine,
-    colonies_by_system: &Colonies,
+    colonies_by_cell: &Colonies,
     grid: &SpatialGrid,
     index: &EntityIndex,
     ships: &ShipQuery,
@@ -211,10 +252,10 @@ fn build_snapshot(
     s.cells.clear();
     s.seen.clear();
     for &e in mine.ships {
-        if let Ok((id, _, _, _, pos, _, _, transit)) = ships.get(e) {
-            s.seen.push(Seen { id: id.0, what: Source::Ship(e), dist: 0.0, own: true });
-            if transit.is_none() {
-                s.viewpoints.push((pos.system, pos.local));
+        if let Some(c) = cached_ship(&mut s.ships, ships, tuning, ctx.hz, e) {
+            s.seen.push(Seen { id: c.id, what: Source::Ship(e), dist: 0.0, own: true });
+            if !c.in_transit {
+                s.viewpoints.push((c.system, c.pos));
             }
         }
     }
@@ -240,15 +281,14 @@ fn build_snapshot(
             if entry.owner.0 == player {
                 continue; // already in, at distance 0
             }
-            if let Ok((_, _, _, _, pos, ..)) = ships.get(entry.entity) {
-                let dist = nearest(&s.viewpoints, pos.system, pos.local, ctx.cell);
+            if let Some(c) = cached_ship(&mut s.ships, ships, tuning, ctx.hz, entry.entity) {
+                let dist = nearest(&s.viewpoints, c.system, c.pos, ctx.cell);
                 s.seen.push(Seen { id: entry.id.0, what: Source::Ship(entry.entity), dist, own: false });
             }
         }
-        let system = (key >> 32) as u32;
-        if let Some(list) = colonies_by_system.get(&system) {
+        if let Some(list) = colonies_by_cell.get(&key) {
             for c in list {
-                if c.owner != player && cell_key(c.system, c.pos, ctx.cell) == key {
+                if c.owner != player {
                     let dist = nearest(&s.viewpoints, c.system, c.pos, ctx.cell);
                     s.seen.push(Seen { id: c.id, what: Source::Colony(c.state), dist, own: false });
                 }
@@ -264,26 +304,37 @@ fn build_snapshot(
     }
 
     // Current states, and what changed against the baseline.
-    let states: Vec<(u64, EntityState)> =
-        s.seen.iter().filter_map(|x| state_of(x, ships, empires, tuning, ctx.hz)).collect();
+    // (id, state, distance, own), sorted by id.
+    let mut states: Vec<(u64, EntityState, f32, bool)> = Vec::with_capacity(s.seen.len());
+    for x in &s.seen {
+        let state = match x.what {
+            Source::Ship(e) => cached_ship(&mut s.ships, ships, tuning, ctx.hz, e).map(|c| c.state),
+            Source::Colony(state) => Some(state),
+            Source::Empire(e) => empires
+                .get(e)
+                .ok()
+                .map(|(credits, stock)| EntityState::Empire(EmpireState { credits: credits.0, stock: stock.0.0 })),
+        };
+        if let Some(state) = state {
+            states.push((x.id, state, x.dist, x.own));
+        }
+    }
     let base_idx = session.ring.iter().position(|(t, _)| *t == session.ack && session.ack != 0);
     let base: &[Record] = base_idx.map_or(&[], |i| session.ring[i].1.as_slice());
     let header = Header { tick: ctx.tick, baseline: base_idx.map(|_| session.ack), last_input_seq: session.last_seq };
     let mandatory = snapshot::header_bits(&header) as usize + base.len() + 16 + 7;
     let budget_bits = (allowed * 8).checked_sub(mandatory)? as i64;
-    let dist_of: FastMap<u64, (f32, bool)> = s.seen.iter().map(|x| (x.id, (x.dist, x.own))).collect();
     // Options: (priority, cost, index into states).
     let mut options: Vec<(f32, u32, usize)> = Vec::new();
     let mut removals = 0i64;
     {
         let mut j = 0;
-        for (i, (id, st)) in states.iter().enumerate() {
+        for (i, (id, st, dist, own)) in states.iter().enumerate() {
             while j < base.len() && base[j].id < *id {
                 removals += 1;
                 j += 1;
             }
-            let (dist, own) = dist_of.get(id).copied().unwrap_or((0.0, false));
-            let weight = if own { 4.0 } else { 1.0 } / (1.0 + dist);
+            let weight = if *own { 4.0 } else { 1.0 } / (1.0 + dist);
             if j < base.len() && base[j].id == *id {
                 if base[j].state != *st {
                     let staleness = ctx.tick.wrapping_sub(base[j].tick).max(1) as f32;
@@ -308,7 +359,7 @@ fn build_snapshot(
     // The snapshot the client will hold: chosen states; the baseline's for the rest it has.
     let mut next: Vec<(u64, EntityState)> = Vec::with_capacity(states.len());
     let mut j = 0;
-    for (i, (id, st)) in states.iter().enumerate() {
+    for (i, (id, st, ..)) in states.iter().enumerate() {
         while j < base.len() && base[j].id < *id {
             j += 1;
         }
@@ -340,39 +391,6 @@ fn build_snapshot(
         session.ring.pop_front();
     }
     Some(Built { bytes, updates, moving })
-}
-
-fn state_of(
-    x: &Seen,
-    ships: &ShipQuery,
-    empires: &Query<(&Credits, &Stockpile)>,
-    tuning: &Tuning,
-    hz: u32,
-) -> Option<(u64, EntityState)> {
-    match x.what {
-        Source::Ship(e) => {
-            let (id, ship, owner, fleet, pos, motion, hull, transit) = ships.get(e).ok()?;
-            let max = tuning.class(ship.class).hull.max(1.0);
-            let s = ShipState::quantize(
-                ship.class.index() as u8,
-                owner.0.0,
-                fleet.0.0,
-                pos.system.0,
-                transit.map(|t| t.to.0),
-                pos.local.into(),
-                motion.vel.into(),
-                motion.heading,
-                hull.0 / max,
-                hz,
-            );
-            Some((id.0, EntityState::Ship(s)))
-        }
-        Source::Colony(state) => Some((x.id, state)),
-        Source::Empire(e) => {
-            let (credits, stock) = empires.get(e).ok()?;
-            Some((x.id, EntityState::Empire(EmpireState { credits: credits.0, stock: stock.0.0 })))
-        }
-    }
 }
 
 /// A colony as the client sees it.
