@@ -10,6 +10,18 @@ use starforge_server::net::NetServer;
 use starforge_server::{Network, ServerConfig, build_app, start_network};
 use starforge_shared::client::{GameClient, LoginReply, SdkError, login};
 
+/// The netcode key of test servers (tests mint their own tokens with it; never a real key).
+pub const TEST_KEY_HEX: &str = "746573742d6b65792d6e6f742d666f722d70726f64756374696f6e2121212121";
+
+/// [`TEST_KEY_HEX`] as bytes.
+pub fn test_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&TEST_KEY_HEX[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    k
+}
+
 /// A server under test.
 pub struct Server {
     /// The app; step it with [`Server::step`].
@@ -29,6 +41,8 @@ impl Server {
             "127.0.0.1:0",
             "--udp",
             "127.0.0.1:0",
+            "--netcode-key",
+            TEST_KEY_HEX,
         ])
         .expect("valid flags");
         let period = Duration::from_secs_f64(1.0 / f64::from(tuning.world.tick_hz));

@@ -246,6 +246,14 @@ fn garbage_drops_only_the_sender_and_stale_inputs_are_ignored() {
     let (seq, reason) = rejected.expect("an input for another player's ship is rejected");
     assert_eq!(seq, 1001);
     assert!(reason.contains("not yours") || reason.contains("own"), "{reason}");
+    // Oversized: a 2,000-byte intent message (renet reassembles it; the server refuses it).
+    let mut big = server.connect("big");
+    big.send_raw(channel::INTENTS, vec![0; 2000]);
+    let mut trio = [big];
+    let dropped = server.step_until(&mut trio, 300, |cs| !cs[0].is_connected() || cs[0].update().is_err());
+    assert!(dropped, "a client sending an oversized message is disconnected");
+    let metrics = server.net.metrics.render();
+    assert!(metrics.contains("starforge_invalid_packets_total{reason=\"oversized\"} 1"), "counted");
     // Garbage: the sender is dropped and counted; the other client plays on.
     let snaps_before = clients[0].stats().snapshots;
     clients[1].send_raw(channel::INTENTS, vec![0xff; 40]);
@@ -288,4 +296,54 @@ fn a_silent_client_times_out_and_its_session_is_dropped() {
     assert!(dropped, "the silent client timed out");
     assert!(clients[0].is_connected(), "the other client stays connected");
     assert!(quiet.update().is_err() || !quiet.is_connected(), "the quiet client finds itself disconnected");
+}
+
+#[test]
+fn expired_forged_and_other_version_tokens_never_connect() {
+    use renet_netcode::ConnectToken;
+    use starforge_shared::PROTOCOL_VERSION;
+    use starforge_shared::client::LoginReply;
+    use starforge_shared::protocol::protocol_id;
+    let mut tuning = Tuning::default();
+    tuning.network.client_timeout_s = 2;
+    let mut server = Server::start(12, tuning);
+    let reply = server.login("target", "test-password").expect("login");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    let token = |created: std::time::Duration, protocol: u64, key: [u8; 32]| {
+        let t = ConnectToken::generate(created, protocol, 300, reply.player_id, 2, vec![server.net.udp], None, &key)
+            .expect("token");
+        let mut bytes = Vec::new();
+        t.write(&mut bytes).expect("write");
+        LoginReply { connect_token: bytes, ..reply.clone() }
+    };
+    let hour_ago = now - std::time::Duration::from_secs(3600);
+    let cases = [
+        ("expired", token(hour_ago, protocol_id(PROTOCOL_VERSION), starforge_tests::net::test_key())),
+        ("forged", token(now, protocol_id(PROTOCOL_VERSION), [7; 32])),
+        ("other version", token(now, protocol_id(PROTOCOL_VERSION + 1), starforge_tests::net::test_key())),
+    ];
+    for (what, reply) in cases {
+        let Ok(mut c) = GameClient::connect(&reply) else { continue }; // refused at once: fine
+        let mut ever_connected = false;
+        let mut ended = false;
+        for _ in 0..2500 {
+            server.step();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            ever_connected |= c.is_connected();
+            if c.update().is_err() {
+                ended = true;
+                break;
+            }
+        }
+        assert!(!ever_connected, "a {what} token never connects");
+        assert!(ended, "the client with a {what} token gives up: {:?}", c.disconnect_reason());
+        assert_eq!(server.net().connected(), 0, "no session for a {what} token");
+    }
+    // The genuine token still works afterwards.
+    let ok = GameClient::connect(&reply).expect("connect");
+    let mut one = [ok];
+    assert!(server.step_until(&mut one, 500, |cs| cs[0].mirror().tick().is_some()), "the real token connects");
+    server.run(&mut one, 5);
+    assert!(one[0].is_connected(), "{:?}", one[0].disconnect_reason());
+    assert_eq!(server.net().connected(), 1);
 }
