@@ -81,14 +81,16 @@ fn log_status(
     tick: Res<SimTick>,
     stats: Res<SimStats>,
     counts: KindCounts,
+    net: Option<Res<crate::net::NetServer>>,
 ) {
     let now = Instant::now();
     if now.duration_since(log.last) < log.interval {
         return;
     }
     let w = timing.take_window();
+    let clients = net.map_or_else(|| "offline".to_owned(), |n| n.connected().to_string());
     info!(
-        "tick={}, tick_ms mean={:.3} p99={:.3}, {}, battles={} trades={} (since last log), overruns={}, dropped_ms={:.0}",
+        "tick={}, tick_ms mean={:.3} p99={:.3}, clients={clients}, {}, battles={} trades={} (since last log), overruns={}, dropped_ms={:.0}",
         tick.0,
         ms(w.mean),
         ms(w.p99),

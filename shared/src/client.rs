@@ -344,7 +344,17 @@ impl GameClient {
     }
 
     /// Queues manual control of `ship`; returns its sequence number. Sent with the next update.
+    ///
+    /// One input per ship per tick is what the server uses; a second call for the same ship
+    /// before the next packet leaves replaces the first (same sequence number).
     pub fn pilot(&mut self, ship: u64, thrust: f32, turn: f32, fire: bool) -> u32 {
+        if self.new_input
+            && let Some((seq, input)) = self.inputs.front_mut()
+            && input.ship == ship
+        {
+            *input = PilotInput { ship, thrust, turn, fire };
+            return *seq;
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.inputs.push_front((seq, PilotInput { ship, thrust, turn, fire }));
@@ -450,4 +460,59 @@ impl GameClient {
 /// Decodes a snapshot header without a mirror (for tools).
 pub fn snapshot_tick(bytes: &[u8]) -> Option<u32> {
     snapshot::read_header(bytes).ok().map(|h| h.tick)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client with a token for a server that does not exist (nothing is ever received).
+    fn offline_client() -> GameClient {
+        let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+        let token = ConnectToken::generate(now, 1, 300, 42, 5, vec![addr], None, &[1; 32]).expect("token");
+        let mut bytes = Vec::new();
+        token.write(&mut bytes).expect("write");
+        let reply = LoginReply {
+            player_id: 42,
+            empire_id: 42,
+            udp_addr: addr,
+            connect_token: bytes,
+            tick_hz: 20,
+            created: true,
+        };
+        GameClient::connect(&reply).expect("connect")
+    }
+
+    #[test]
+    fn inputs_get_sequence_numbers_and_a_repeat_before_sending_replaces() {
+        let mut c = offline_client();
+        let a = c.pilot(7, 1.0, 0.0, false);
+        assert_eq!(c.pilot(7, 0.5, 0.1, true), a, "same ship, not sent yet: replaced");
+        let b = c.pilot(8, 1.0, 0.0, false);
+        assert_eq!(b, a + 1, "another ship: the next number");
+        assert_eq!(c.unconfirmed_inputs(), 2);
+        for ship in 0..20 {
+            c.pilot(ship * 2 + 100, 0.0, 0.0, false);
+        }
+        assert_eq!(c.unconfirmed_inputs(), MAX_INPUTS_PER_PACKET, "at most one packet's worth is kept");
+    }
+
+    #[test]
+    fn bad_login_answers_are_errors() {
+        assert_eq!(from_hex("0aff"), Some(vec![10, 255]));
+        assert_eq!(from_hex("0af"), None);
+        assert_eq!(from_hex("zz"), None);
+        let mut reply = LoginReply {
+            player_id: 1,
+            empire_id: 1,
+            udp_addr: "127.0.0.1:9".parse().expect("addr"),
+            connect_token: vec![1, 2, 3],
+            tick_hz: 20,
+            created: false,
+        };
+        assert!(matches!(GameClient::connect(&reply), Err(SdkError::BadAnswer(_))), "a truncated token");
+        reply.connect_token.clear();
+        assert!(GameClient::connect(&reply).is_err());
+    }
 }
