@@ -13,6 +13,9 @@ use starforge_shared::client::{GameClient, LoginReply, SdkError, login};
 /// The netcode key of test servers (tests mint their own tokens with it; never a real key).
 pub const TEST_KEY_HEX: &str = "746573742d6b65792d6e6f742d666f722d70726f64756374696f6e2121212121";
 
+/// The admin API token of test servers.
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token";
+
 /// [`TEST_KEY_HEX`] as bytes.
 pub fn test_key() -> [u8; 32] {
     let mut k = [0u8; 32];
@@ -43,6 +46,8 @@ impl Server {
             "127.0.0.1:0",
             "--netcode-key",
             TEST_KEY_HEX,
+            "--admin-token",
+            TEST_ADMIN_TOKEN,
         ])
         .expect("valid flags");
         let period = Duration::from_secs_f64(1.0 / f64::from(tuning.world.tick_hz));

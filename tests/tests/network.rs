@@ -347,3 +347,28 @@ fn expired_forged_and_other_version_tokens_never_connect() {
     assert!(one[0].is_connected(), "{:?}", one[0].disconnect_reason());
     assert_eq!(server.net().connected(), 1);
 }
+
+#[test]
+fn an_operator_kicks_a_player_through_the_admin_api() {
+    use starforge_server::http_client::request;
+    let mut server = Server::start(12, Tuning::default());
+    let victim = server.connect("rowdy");
+    let bystander = server.connect("calm");
+    let body = format!(r#"{{"player_id": {}, "reason": "spamming the exchange"}}"#, victim.player_id());
+    let addr = server.net.http.addr;
+    let call = std::thread::spawn(move || {
+        let auth = format!("Bearer {}", starforge_tests::net::TEST_ADMIN_TOKEN);
+        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        request(addr, "POST", "/v1/admin/kick", &headers, Some(body.as_bytes()), std::time::Duration::from_secs(10))
+    });
+    let mut clients = [victim, bystander];
+    let kicked = server.step_until(&mut clients, 500, |cs| {
+        cs[0].disconnect_reason().is_some_and(|r| r.contains("spamming the exchange"))
+    });
+    let answer = call.join().expect("thread").expect("HTTP answer");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert!(kicked, "the player is told why: {:?}", clients[0].disconnect_reason());
+    server.run(&mut clients, 20);
+    assert_eq!(server.net().connected(), 1, "only the kicked player is gone");
+    assert!(clients[1].is_connected());
+}
