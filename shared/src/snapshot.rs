@@ -4,10 +4,10 @@
 //! A snapshot is a list of [`Record`]s sorted by entity id. Each record carries the tick at
 //! which its state was last sent. The encoder walks the baseline in id order and writes one
 //! bit per baseline entity ("changed?"), then the changed fields of changed ones, then the
-//! entities that entered. Positions of updated ships are not sent whole: both ends predict
-//! `baseline position + baseline velocity × ticks since`, and only the difference from that
-//! prediction (usually a few units) is written. Both ends compute the prediction in integers,
-//! so they agree exactly.
+//! entities that entered. Positions of updated ships are not sent whole: both ends predict the
+//! position from the baseline and the new velocity (dead reckoning with a steady
+//! acceleration, see `predict`), and only the difference from that prediction (usually a few
+//! units) is written. Both ends compute the prediction in integers, so they agree exactly.
 //!
 //! Decoding never panics: malformed input is a [`SnapshotError`].
 
@@ -281,9 +281,19 @@ const SHIP_META: u64 = 16;
 const SHIP_MASK_BITS: u32 = 5;
 
 /// The position both ends predict for `base` at `tick`.
-fn predict(base: &ShipState, base_tick: u32, tick: u32) -> (i64, i64) {
+/// The position both ends predict for a ship at `tick` from its baseline and its velocity at
+/// `tick` (`vx`, `vy`: the new velocity if the update carries one, else the baseline's).
+///
+/// The simulation integrates `position += velocity` once per tick with the velocity of that
+/// tick, so for a steady acceleration from `b.v` to `v` over `dt` ticks the distance is
+/// `dt·b.v + (v − b.v)·(dt + 1)/2`; with no velocity change it is plain dead reckoning.
+fn predict(b: &ShipState, base_tick: u32, tick: u32, vx: i64, vy: i64) -> (i64, i64) {
     let dt = i64::from(tick.wrapping_sub(base_tick).min(MAX_PREDICT_TICKS));
-    (base.x.saturating_add(base.vx.saturating_mul(dt)), base.y.saturating_add(base.vy.saturating_mul(dt)))
+    let axis = |p: i64, v0: i64, v1: i64| {
+        p.saturating_add(v0.saturating_mul(dt))
+            .saturating_add(v1.saturating_sub(v0).saturating_mul(dt + 1).div_euclid(2))
+    };
+    (axis(b.x, b.vx, vx), axis(b.y, b.vy, vy))
 }
 
 fn ship_mask(s: &ShipState, b: &ShipState) -> u64 {
@@ -386,14 +396,14 @@ fn read_ship_full(r: &mut BitReader) -> Result<ShipState, SnapshotError> {
 fn write_ship_update(w: &mut BitWriter, s: &ShipState, b: &ShipState, base_tick: u32, tick: u32) {
     let m = ship_mask(s, b);
     w.write(m, SHIP_MASK_BITS);
-    if m & SHIP_POS != 0 {
-        let (px, py) = predict(b, base_tick, tick);
-        write_signed(w, s.x.wrapping_sub(px));
-        write_signed(w, s.y.wrapping_sub(py));
-    }
     if m & SHIP_VEL != 0 {
         write_signed(w, s.vx.wrapping_sub(b.vx));
         write_signed(w, s.vy.wrapping_sub(b.vy));
+    }
+    if m & SHIP_POS != 0 {
+        let (px, py) = predict(b, base_tick, tick, s.vx, s.vy);
+        write_signed(w, s.x.wrapping_sub(px));
+        write_signed(w, s.y.wrapping_sub(py));
     }
     if m & SHIP_HEADING != 0 {
         w.write(u64::from(s.heading), HEADING_BITS);
@@ -410,7 +420,7 @@ fn ship_update_bits(s: &ShipState, b: &ShipState, base_tick: u32, tick: u32) -> 
     let m = ship_mask(s, b);
     let mut bits = SHIP_MASK_BITS;
     if m & SHIP_POS != 0 {
-        let (px, py) = predict(b, base_tick, tick);
+        let (px, py) = predict(b, base_tick, tick, s.vx, s.vy);
         bits += signed_bits(s.x.wrapping_sub(px)) + signed_bits(s.y.wrapping_sub(py));
     }
     if m & SHIP_VEL != 0 {
@@ -431,14 +441,14 @@ fn ship_update_bits(s: &ShipState, b: &ShipState, base_tick: u32, tick: u32) -> 
 fn read_ship_update(r: &mut BitReader, b: &ShipState, base_tick: u32, tick: u32) -> Result<ShipState, SnapshotError> {
     let m = r.read(SHIP_MASK_BITS)?;
     let mut s = *b;
-    if m & SHIP_POS != 0 {
-        let (px, py) = predict(b, base_tick, tick);
-        s.x = px.wrapping_add(read_signed(r)?);
-        s.y = py.wrapping_add(read_signed(r)?);
-    }
     if m & SHIP_VEL != 0 {
         s.vx = b.vx.wrapping_add(read_signed(r)?);
         s.vy = b.vy.wrapping_add(read_signed(r)?);
+    }
+    if m & SHIP_POS != 0 {
+        let (px, py) = predict(b, base_tick, tick, s.vx, s.vy);
+        s.x = px.wrapping_add(read_signed(r)?);
+        s.y = py.wrapping_add(read_signed(r)?);
     }
     if m & SHIP_HEADING != 0 {
         s.heading = r.read(HEADING_BITS)? as u16;
@@ -499,48 +509,59 @@ fn read_colony(r: &mut BitReader, base: Option<&ColonyState>) -> Result<ColonySt
     Ok(c)
 }
 
+/// The five empire amounts in wire order: credits, then the stock.
+fn amounts(e: &EmpireState) -> [i64; 5] {
+    [e.credits, e.stock[0], e.stock[1], e.stock[2], e.stock[3]]
+}
+
+/// Entering: the five amounts whole. Update: a 5-bit mask of the amounts that changed, then
+/// each changed amount as a difference from the baseline (a tick's income is small; the
+/// amounts themselves are not).
 fn write_empire(w: &mut BitWriter, e: &EmpireState, base: Option<&EmpireState>) {
-    let credits = base.is_none_or(|b| b.credits != e.credits);
-    let stock = base.is_none_or(|b| b.stock != e.stock);
-    if base.is_some() {
-        w.write_bool(credits);
-        w.write_bool(stock);
-    }
-    if credits {
-        write_signed(w, e.credits);
-    }
-    if stock {
-        for v in e.stock {
-            write_signed(w, v);
+    let now = amounts(e);
+    match base {
+        None => now.iter().for_each(|&v| write_signed(w, v)),
+        Some(b) => {
+            let was = amounts(b);
+            let mask = (0..5).filter(|&i| now[i] != was[i]).fold(0u64, |m, i| m | (1 << i));
+            w.write(mask, 5);
+            for i in (0..5).filter(|i| mask & (1 << i) != 0) {
+                write_signed(w, now[i].wrapping_sub(was[i]));
+            }
         }
     }
 }
 
 fn empire_bits(e: &EmpireState, base: Option<&EmpireState>) -> u32 {
-    let credits = base.is_none_or(|b| b.credits != e.credits);
-    let stock = base.is_none_or(|b| b.stock != e.stock);
-    let mut bits = if base.is_some() { 2 } else { 0 };
-    if credits {
-        bits += signed_bits(e.credits);
+    let now = amounts(e);
+    match base {
+        None => now.iter().map(|&v| signed_bits(v)).sum(),
+        Some(b) => {
+            let was = amounts(b);
+            5 + (0..5).filter(|&i| now[i] != was[i]).map(|i| signed_bits(now[i].wrapping_sub(was[i]))).sum::<u32>()
+        }
     }
-    if stock {
-        bits += e.stock.iter().map(|&v| signed_bits(v)).sum::<u32>();
-    }
-    bits
 }
 
 fn read_empire(r: &mut BitReader, base: Option<&EmpireState>) -> Result<EmpireState, SnapshotError> {
-    let (credits, stock) = if base.is_some() { (r.read_bool()?, r.read_bool()?) } else { (true, true) };
-    let mut e = base.copied().unwrap_or(EmpireState { credits: 0, stock: [0; 4] });
-    if credits {
-        e.credits = read_signed(r)?;
-    }
-    if stock {
-        for v in &mut e.stock {
-            *v = read_signed(r)?;
+    let mut v = [0i64; 5];
+    match base {
+        None => {
+            for x in &mut v {
+                *x = read_signed(r)?;
+            }
+        }
+        Some(b) => {
+            v = amounts(b);
+            let mask = r.read(5)?;
+            for (i, x) in v.iter_mut().enumerate() {
+                if mask & (1 << i) != 0 {
+                    *x = x.wrapping_add(read_signed(r)?);
+                }
+            }
         }
     }
-    Ok(e)
+    Ok(EmpireState { credits: v[0], stock: [v[1], v[2], v[3], v[4]] })
 }
 
 // ---------------------------------------------------------------------------------------------

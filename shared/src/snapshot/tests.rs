@@ -258,3 +258,35 @@ fn a_long_session_keeps_a_small_header() {
     assert_eq!(decode(&full, &[]).expect("decodes").0, h);
     assert!(bytes.len() <= 10, "{} bytes", bytes.len());
 }
+
+#[test]
+fn an_accelerating_ship_costs_little_because_the_prediction_uses_its_new_velocity() {
+    // Integrate like the simulation: velocity first, then position += velocity, per tick.
+    let mut s = ShipState {
+        class: 1,
+        owner: 3,
+        fleet: 4,
+        system: 0,
+        transit_to: None,
+        x: 1000,
+        y: -500,
+        vx: 10,
+        vy: 0,
+        heading: 0,
+        hull: 255,
+    };
+    let (_, base) = encode(&Header { tick: 100, baseline: None, last_input_seq: 0 }, &[], &[(9, EntityState::Ship(s))]);
+    for _ in 0..3 {
+        s.vx += 3;
+        s.vy -= 2;
+        s.x += s.vx;
+        s.y += s.vy;
+    }
+    let h = Header { tick: 103, baseline: Some(100), last_input_seq: 0 };
+    let update = update_bits(&base[0], &EntityState::Ship(s), 103);
+    // 1 "removed?" bit + 5 mask + velocity residuals 9 and −6 (9 bits each) + a position residual
+    // of exactly 0 (5 bits per axis; plain dead reckoning would be off by 18 and −12 units).
+    assert_eq!(update, 1 + 5 + 9 + 9 + 5 + 5, "steady acceleration is predicted exactly");
+    let (bytes, view) = encode(&h, &base, &[(9, EntityState::Ship(s))]);
+    assert_eq!(decode(&bytes, &base).expect("decodes").1, view);
+}
