@@ -280,7 +280,6 @@ const SHIP_HULL: u64 = 8;
 const SHIP_META: u64 = 16;
 const SHIP_MASK_BITS: u32 = 5;
 
-/// The position both ends predict for `base` at `tick`.
 /// The position both ends predict for a ship at `tick` from its baseline and its velocity at
 /// `tick` (`vx`, `vy`: the new velocity if the update carries one, else the baseline's).
 ///

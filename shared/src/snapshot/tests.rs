@@ -245,6 +245,28 @@ fn worked_examples_match_the_protocol_document() {
     assert_eq!(c, doc_c, "§7.7 snapshot C");
     assert_eq!(decode(&doc_c, &view_b).expect("C decodes"), (hc, view_c.clone()));
     assert_eq!(view_c[0], Record { id: 7, tick: 105, state: EntityState::Ship(moved) }, "ship 7 keeps tick 105");
+    // Snapshot D: delta against 106, tick 109, last_input_seq 5 (111 bits). The ship accelerated
+    // to (7, -3) and is at (845, -26): predicted from its record tick 105 (dt 4) with the new
+    // velocity, (821 + 16 + 7, -18 + 0 - 8) = (844, -26), so the residual is (+1, 0). The empire
+    // update carries credits +1250, stock[1] +40 and stock[3] -1 under the mask 21.
+    let accelerated = ShipState { x: 845, y: -26, vx: 7, vy: -3, ..moved };
+    let earned = EmpireState { credits: 50_001_250, stock: [5_000_000, 40, -1, 0] };
+    let hd = Header { tick: 109, baseline: Some(106), last_input_seq: 5 };
+    let (d, view_d) = encode(&hd, &view_c, &[(7, EntityState::Ship(accelerated)), (42, EntityState::Empire(earned))]);
+    let doc_d: Vec<u8> = vec![0x6d, 0x00, 0x00, 0x00, 0x8c, 0x36, 0x30, 0x45, 0xa0, 0x2a, 0x71, 0x12, 0x94, 0x00];
+    assert_eq!(d, doc_d, "§7.7 snapshot D");
+    assert_eq!(decode(&doc_d, &view_c).expect("D decodes"), (hd, view_d.clone()));
+    assert_eq!(
+        view_d,
+        vec![
+            Record { id: 7, tick: 109, state: EntityState::Ship(accelerated) },
+            Record { id: 42, tick: 109, state: EntityState::Empire(earned) },
+        ]
+    );
+    let update = update_bits(&view_c[0], &EntityState::Ship(accelerated), 109);
+    assert_eq!(update, 1 + 5 + 4 * 5, "velocity and position residuals of 5 bits each");
+    let update = update_bits(&view_c[1], &EntityState::Empire(earned), 109);
+    assert_eq!(update, 1 + 5 + 16 + 9 + 5, "mask, then three differences (classes 2, 1 and 0)");
 }
 
 #[test]
