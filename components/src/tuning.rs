@@ -390,6 +390,8 @@ pub struct NetworkTuning {
     pub max_visible: u32,
     /// Commands a client may send per tick; more are refused with a reason.
     pub commands_per_tick: u32,
+    /// Pilot inputs of one client applied per tick; more are acknowledged but dropped.
+    pub inputs_per_tick: u32,
     /// A client silent for this long is disconnected (seconds).
     pub client_timeout_s: u32,
     /// Credits a new player's empire starts with.

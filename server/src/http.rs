@@ -420,12 +420,13 @@ async fn login_inner(shared: &Arc<Shared>, body: Result<Bytes, BytesRejection>) 
     // client can connect with its token.
     // Logins are numbered; the token carries the number, and the kick only closes connections
     // of older logins, so it can never close the connection this token is about to open.
+    // The token first: a login that cannot issue one must not kick the player's connection.
     let login = shared.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    state.gate.replace(player_id, login, RELOGIN_KICK_REASON.to_string()).await?;
     let token = state.tokens.issue_for_login(player_id, login).map_err(|e| {
         tracing::error!(error = %e, "connect token generation failed");
         ApiError::internal("could not issue a connect token")
     })?;
+    state.gate.replace(player_id, login, RELOGIN_KICK_REASON.to_string()).await?;
     Ok(LoginResponse {
         player_id,
         empire_id: player_id,

@@ -95,6 +95,16 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
     use anyhow::Context;
     use renet_netcode::{NetcodeServerTransport, ServerAuthentication, ServerConfig as NetcodeConfig};
 
+    let galaxy = net::convert::galaxy_info(app.world().resource::<starforge_components::galaxy::Galaxy>());
+    let welcome_bytes = starforge_shared::wire::encode(&galaxy).map(|b| b.len()).unwrap_or(usize::MAX);
+    if welcome_bytes + 1024 > starforge_shared::protocol::MAX_WELCOME_BYTES {
+        anyhow::bail!(
+            "the galaxy ({} systems) is too large for the welcome message: {welcome_bytes} bytes, limit {} \
+             (use fewer systems; about 40,000 fit)",
+            galaxy.systems.len(),
+            starforge_shared::protocol::MAX_WELCOME_BYTES
+        );
+    }
     let (key, source) = token::load_private_key(config.netcode_key.as_deref()).context("netcode key")?;
     if source == token::KeySource::Generated {
         tracing::warn!(

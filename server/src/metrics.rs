@@ -27,7 +27,7 @@ pub const SETS: [&str; 7] = ["input", "movement", "combat", "production", "marke
 /// The entity kinds reported with zeros before their first sample.
 pub const ENTITY_KINDS: [&str; 5] = ["ships", "colonies", "fleets", "empires", "orders"];
 /// The invalid packet reasons reported with zeros before their first sample.
-pub const INVALID_REASONS: [&str; 3] = ["malformed", "oversized", "protocol"];
+pub const INVALID_REASONS: [&str; 4] = ["malformed", "oversized", "protocol", "excess_inputs"];
 /// The login outcomes reported with zeros before their first sample.
 pub const LOGIN_OUTCOMES: [&str; 6] = ["created", "ok", "wrong_password", "bad_request", "version", "unavailable"];
 

@@ -16,9 +16,6 @@ pub const KEY_ENV: &str = "STARFORGE_NETCODE_KEY";
 
 /// How long an issued token may be used to start a connection, by default.
 pub const DEFAULT_EXPIRE_SECONDS: u64 = 300;
-/// The default netcode connection timeout written into tokens: a connection silent this long
-/// is dropped.
-pub const DEFAULT_TIMEOUT_SECONDS: i32 = 15;
 
 /// The netcode protocol id for a Starforge protocol version: FNV-1a 64 of `b"starforge"`
 /// followed by `version` in little-endian. A client built for another version computes another

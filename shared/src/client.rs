@@ -243,7 +243,7 @@ impl GameClient {
         }
         while let Some(bytes) = self.renet.receive_message(channel::EVENTS) {
             self.stats.messages += 1;
-            match wire::decode::<ServerMessage>(&bytes) {
+            match wire::decode_from_server::<ServerMessage>(&bytes) {
                 Ok(ServerMessage::Welcome(w)) => {
                     // Snapshots may arrive before the welcome (another channel): keep them.
                     self.mirror.set_capacity(w.snapshot_history as usize);

@@ -38,20 +38,31 @@ pub const MAX_PATROL_POINTS: usize = 8;
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 1024;
 
 /// The renet channel configuration both ends must use.
+///
+/// Memory limits bound what one connection can pin on the server: a reliable channel that
+/// fills up (its peer stops acknowledging) disconnects that peer. The server → client reliable
+/// channel must hold the `Welcome` (the galaxy summary) at once: [`MAX_WELCOME_BYTES`].
 pub fn connection_config() -> ConnectionConfig {
-    let reliable = |id| ChannelConfig {
+    let reliable = |id, bytes| ChannelConfig {
         channel_id: id,
-        max_memory_usage_bytes: 4 * 1024 * 1024,
+        max_memory_usage_bytes: bytes,
         send_type: SendType::ReliableOrdered { resend_time: Duration::from_millis(200) },
     };
     let unreliable =
-        |id| ChannelConfig { channel_id: id, max_memory_usage_bytes: 1024 * 1024, send_type: SendType::Unreliable };
+        |id, bytes| ChannelConfig { channel_id: id, max_memory_usage_bytes: bytes, send_type: SendType::Unreliable };
     ConnectionConfig {
         available_bytes_per_tick: 60_000,
-        server_channels_config: vec![unreliable(channel::SNAPSHOTS), reliable(channel::EVENTS)],
-        client_channels_config: vec![unreliable(channel::INTENTS), reliable(channel::COMMANDS)],
+        server_channels_config: vec![
+            unreliable(channel::SNAPSHOTS, 256 * 1024),
+            reliable(channel::EVENTS, MAX_WELCOME_BYTES + 512 * 1024),
+        ],
+        client_channels_config: vec![unreliable(channel::INTENTS, 64 * 1024), reliable(channel::COMMANDS, 256 * 1024)],
     }
 }
+
+/// Largest encoded `Welcome` (bytes); the server refuses to start with a galaxy whose summary is
+/// larger (about 40,000 systems), and the SDK accepts server messages up to this size.
+pub const MAX_WELCOME_BYTES: usize = 4 * 1024 * 1024;
 
 /// The netcode protocol id of a protocol version: a client built for another version cannot
 /// even open a connection (FNV-1a 64 of `b"starforge"` then the version, little-endian).

@@ -9,8 +9,8 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Why bytes could not be turned into a message.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
-    /// The input is larger than [`MAX_MESSAGE_BYTES`].
-    #[error("message of {0} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")]
+    /// The input is larger than the limit ([`MAX_MESSAGE_BYTES`] for [`decode`]).
+    #[error("message of {0} bytes exceeds the size limit")]
     TooLarge(usize),
     /// The bytes are not a valid message of the expected type.
     #[error("malformed message: {0}")]
@@ -23,22 +23,33 @@ pub enum WireError {
     Encode(String),
 }
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+fn config<const LIMIT: usize>() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<LIMIT>()
 }
 
 /// Encodes a message.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
-    bincode::serde::encode_to_vec(msg, config()).map_err(|e| WireError::Encode(e.to_string()))
+    bincode::serde::encode_to_vec(msg, config::<{ crate::protocol::MAX_WELCOME_BYTES }>())
+        .map_err(|e| WireError::Encode(e.to_string()))
 }
 
 /// Decodes a whole message; never panics on arbitrary input.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
+    decode_limited::<T, MAX_MESSAGE_BYTES>(bytes)
+}
+
+/// Like [`decode`] with the limit of a server's reliable messages (the `Welcome` carries the
+/// galaxy): [`crate::protocol::MAX_WELCOME_BYTES`]. For clients reading their server.
+pub fn decode_from_server<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    decode_limited::<T, { crate::protocol::MAX_WELCOME_BYTES }>(bytes)
+}
+
+fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> Result<T, WireError> {
+    if bytes.len() > LIMIT {
         return Err(WireError::TooLarge(bytes.len()));
     }
     let (msg, used) =
-        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| WireError::Malformed(e.to_string()))?;
+        bincode::serde::decode_from_slice(bytes, config::<LIMIT>()).map_err(|e| WireError::Malformed(e.to_string()))?;
     if used != bytes.len() {
         return Err(WireError::Trailing(bytes.len() - used));
     }

@@ -372,3 +372,46 @@ fn an_operator_kicks_a_player_through_the_admin_api() {
     assert_eq!(server.net().connected(), 1, "only the kicked player is gone");
     assert!(clients[1].is_connected());
 }
+
+#[test]
+fn a_flood_of_pilot_inputs_is_acknowledged_but_capped_per_tick() {
+    let mut server = Server::start(12, Tuning::default());
+    let mut c = server.connect("flooder");
+    let ship = my_ships(&c)[0].0;
+    let limit = server.app.world().resource::<Tuning>().network.inputs_per_tick;
+    // 20 packets of 8 new inputs each, all arriving within one frame.
+    for k in 0..20u32 {
+        let seq = 100 + 8 * (k + 1);
+        let inputs = vec![PilotInput { ship, thrust: 1.0, turn: 0.0, fire: false }; 8];
+        c.send_raw(channel::INTENTS, wire::encode(&IntentPacket { seq, ack_tick: 0, inputs }).expect("encodes"));
+    }
+    let _ = c.update(); // flush
+    let mut clients = [c];
+    let acked = server.step_until(&mut clients, 300, |cs| cs[0].mirror().last_input_seq() >= 260);
+    assert!(acked, "every input is acknowledged: {}", clients[0].mirror().last_input_seq());
+    let text = server.net.metrics.render();
+    let dropped =
+        starforge_server::metrics::parse_metric(&text, "starforge_invalid_packets_total{reason=\"excess_inputs\"}")
+            .expect("metric");
+    assert!(dropped >= f64::from(160 - 2 * limit), "most of the flood was dropped: {dropped}");
+    assert!(clients[0].is_connected(), "flooding is not a protocol violation");
+}
+
+#[test]
+fn a_token_from_an_older_login_cannot_connect_after_a_newer_login() {
+    let mut server = Server::start(12, Tuning::default());
+    let older = server.login("twice", "test-password").expect("first login");
+    let newer = server.login("twice", "test-password").expect("second login");
+    assert_eq!(older.player_id, newer.player_id);
+    let mut clients = [GameClient::connect(&older).expect("connect")];
+    let mut ever = false;
+    for _ in 0..600 {
+        server.step();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let _ = clients[0].update();
+        ever |= clients[0].mirror().tick().is_some();
+    }
+    assert!(!ever && server.net().connected() == 0, "the older login's token is refused");
+    let mut fresh = [GameClient::connect(&newer).expect("connect")];
+    assert!(server.step_until(&mut fresh, 500, |cs| cs[0].mirror().tick().is_some()), "the newer login connects");
+}

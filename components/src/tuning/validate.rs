@@ -176,8 +176,10 @@ fn network(c: &mut Checker, t: &Tuning) {
     c.int("bandwidth_bytes_per_s", n.bandwidth_bytes_per_s, 1_000, 10_000_000);
     c.int("view_cells", n.view_cells, 0, 8);
     c.int("snapshot_history", n.snapshot_history, 2, 256);
-    c.int("max_visible", n.max_visible, 16, 8_000);
+    // Removing every visible entity costs 2 bits each: 4,000 keeps that inside one snapshot.
+    c.int("max_visible", n.max_visible, 16, 4_000);
     c.int("commands_per_tick", n.commands_per_tick, 1, 1_000);
+    c.int("inputs_per_tick", n.inputs_per_tick, 1, 1_000);
     c.int("client_timeout_s", n.client_timeout_s, 2, 600);
     c.float("start_credits", n.start_credits, Lo::Incl(0.0), MAX_AMOUNT);
     c.float("start_stock", n.start_stock, Lo::Incl(0.0), MAX_AMOUNT);

@@ -13,7 +13,7 @@
 //! connection of a connected player; a new *login* kicks the old connection first (the newer
 //! login wins, see `docs/PROTOCOL.md`).
 
-mod convert;
+pub(crate) mod convert;
 mod replicate;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -58,6 +58,11 @@ pub(crate) struct Session {
     pub tokens: f64,
     /// Commands received this tick.
     pub commands_this_tick: u32,
+    /// Pilot inputs queued this tick.
+    pub inputs_this_tick: u32,
+    /// Entities visible but not yet sent to the client, with the tick they became visible
+    /// (their priority grows with the wait, so none starves).
+    pub waiting: starforge_components::ids::FastMap<u64, u32>,
     /// Number of the login whose token opened this connection.
     pub login: u64,
 }
@@ -74,6 +79,11 @@ pub struct NetServer {
     last_update: Instant,
     last_flush: Instant,
     flush_due: bool,
+    /// The galaxy summary of every `Welcome` (the galaxy is static), built on first use.
+    galaxy: Option<starforge_shared::protocol::GalaxyInfo>,
+    /// Newest login number per player (from relogin kicks): a connection opened with an older
+    /// login's token is refused, whenever it arrives.
+    newest_login: BTreeMap<u64, u64>,
 }
 
 impl NetServer {
@@ -95,6 +105,8 @@ impl NetServer {
             last_update: Instant::now(),
             last_flush: Instant::now(),
             flush_due: false,
+            newest_login: BTreeMap::new(),
+            galaxy: None,
         }
     }
 
@@ -186,12 +198,15 @@ fn receive(world: &mut World) {
                 }
             }
         }
-        let limit = world.resource::<Tuning>().network.commands_per_tick;
+        let limits = {
+            let n = &world.resource::<Tuning>().network;
+            Limits { commands: n.commands_per_tick, inputs: n.inputs_per_tick }
+        };
         let tick = world.resource::<SimTick>().0 as u32;
         let clients: Vec<u64> = net.sessions.keys().copied().collect();
         let mut queued = Vec::new();
         for client in clients {
-            if let Err((reason, detail)) = read_client(net, client, limit, tick, &mut queued) {
+            if let Err((reason, detail)) = read_client(net, client, limits, tick, &mut queued) {
                 net.drop_client(client, reason, &detail);
                 net.sessions.remove(&client);
             }
@@ -202,6 +217,12 @@ fn receive(world: &mut World) {
 
 fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
     let player = EntityId(client_id);
+    let login = net.transport.user_data(client_id).map_or(0, |d| crate::token::login_of(&d));
+    if net.newest_login.get(&client_id).is_some_and(|newest| login < *newest) {
+        info!(player_id = client_id, "a connection from an older login; refused (the newer login wins)");
+        net.renet.disconnect(client_id);
+        return;
+    }
     if world.resource::<EntityIndex>().get(player).is_none() {
         warn!(client_id, "a connection for an unknown player; refused");
         net.renet.disconnect(client_id);
@@ -216,7 +237,7 @@ fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
         snapshot_interval_ticks: tuning.network.snapshot_interval_ticks,
         snapshot_history: tuning.network.snapshot_history,
         server_tick: world.resource::<SimTick>().0,
-        galaxy: convert::galaxy_info(world.resource::<Galaxy>()),
+        galaxy: net.galaxy.get_or_insert_with(|| convert::galaxy_info(world.resource::<Galaxy>())).clone(),
     };
     let history = tuning.network.snapshot_history as usize;
     match wire::encode(&ServerMessage::Welcome(welcome)) {
@@ -234,7 +255,9 @@ fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
             // A full bucket: the first snapshots carry as much of the visible set as allowed.
             tokens: f64::INFINITY,
             commands_this_tick: 0,
-            login: net.transport.user_data(client_id).map_or(0, |d| crate::token::login_of(&d)),
+            inputs_this_tick: 0,
+            waiting: Default::default(),
+            login,
         },
     );
     info!(player_id = client_id, "connected");
@@ -257,6 +280,10 @@ fn serve(world: &mut World, net: &mut NetServer, req: GameRequest) {
             let _ = reply.send(result);
         }
         GameRequest::Kick { player_id, reason, before_login } => {
+            if let Some(before) = before_login {
+                let newest = net.newest_login.entry(player_id).or_insert(before);
+                *newest = (*newest).max(before);
+            }
             let login = net.sessions.get(&player_id).map(|s| s.login);
             if let (Some(before), Some(login)) = (before_login, login)
                 && login >= before
@@ -285,11 +312,18 @@ impl Drop for SetTimer {
 
 type Violation = (&'static str, String);
 
+/// Per-tick allowances of one client.
+#[derive(Clone, Copy)]
+struct Limits {
+    commands: u32,
+    inputs: u32,
+}
+
 /// Reads one client's messages. An `Err` means the client broke the protocol.
 fn read_client(
     net: &mut NetServer,
     client: u64,
-    command_limit: u32,
+    limits: Limits,
     tick: u32,
     queued: &mut Vec<QueuedIntent>,
 ) -> Result<(), Violation> {
@@ -314,6 +348,12 @@ fn read_client(
                 continue;
             }
             session.last_seq = seq;
+            if session.inputs_this_tick >= limits.inputs {
+                // Acknowledged, not applied: a flood cannot stretch the tick.
+                net.metrics.add_invalid_packet("excess_inputs");
+                continue;
+            }
+            session.inputs_this_tick += 1;
             queued.push(QueuedIntent {
                 empire: player,
                 client_ref: PILOT_REF | u64::from(seq),
@@ -333,8 +373,8 @@ fn read_client(
         }
         let cmd: Command = wire::decode(&bytes).map_err(|e| ("malformed", format!("command: {e}")))?;
         let Some(session) = net.sessions.get_mut(&client) else { return Ok(()) };
-        if session.commands_this_tick >= command_limit {
-            let reason = format!("too many commands this tick (limit {command_limit})");
+        if session.commands_this_tick >= limits.commands {
+            let reason = format!("too many commands this tick (limit {})", limits.commands);
             send_reliable(net, client, &ServerMessage::CommandResult { id: cmd.id, result: Err(reason) });
             continue;
         }
@@ -426,6 +466,7 @@ fn route_results(
 fn reset_tick_limits(mut net: ResMut<NetServer>) {
     for s in net.sessions.values_mut() {
         s.commands_this_tick = 0;
+        s.inputs_this_tick = 0;
     }
 }
 

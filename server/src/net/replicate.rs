@@ -4,8 +4,9 @@
 //! Visible set: the grid cells within `network.view_cells` of each of the client's ships (not
 //! in hyperspace) and colonies, plus everything the client owns (ships anywhere, colonies, its
 //! empire), capped at `network.max_visible` (the nearest kept). Updates that do not fit the
-//! budget wait; priority is staleness (ticks since the client's copy was sent) × 4 for the
-//! client's own entities ÷ (1 + distance in cells), so the nearest and the longest-unsent go first.
+//! budget wait; priority is staleness (ticks since the client's copy was sent; for an entity
+//! not yet sent, 8 + ticks it has waited) × 4 for the client's own entities ÷ (1 + distance in
+//! cells), so the nearest and the longest-unsent go first.
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
@@ -322,11 +323,11 @@ fn build_snapshot(
     let base_idx = session.ring.iter().position(|(t, _)| *t == session.ack && session.ack != 0);
     let base: &[Record] = base_idx.map_or(&[], |i| session.ring[i].1.as_slice());
     let header = Header { tick: ctx.tick, baseline: base_idx.map(|_| session.ack), last_input_seq: session.last_seq };
-    let mandatory = snapshot::header_bits(&header) as usize + base.len() + 16 + 7;
-    let budget_bits = (allowed * 8).checked_sub(mandatory)? as i64;
     // Options: (priority, cost, index into states).
     let mut options: Vec<(f32, u32, usize)> = Vec::new();
-    let mut removals = 0i64;
+    let mut removals = 0usize;
+    let mut waiting = std::mem::take(&mut session.waiting);
+    let mut still_waiting = starforge_components::ids::FastMap::default();
     {
         let mut j = 0;
         for (i, (id, st, dist, own)) in states.iter().enumerate() {
@@ -342,12 +343,23 @@ fn build_snapshot(
                 }
                 j += 1;
             } else {
-                options.push((ENTER_STALENESS * weight, snapshot::enter_bits(*id, st), i));
+                // Waiting to enter: its priority grows with the wait, so none starves.
+                let since = waiting.remove(id).unwrap_or(ctx.tick);
+                still_waiting.insert(*id, since);
+                let staleness = ENTER_STALENESS + ctx.tick.wrapping_sub(since) as f32;
+                options.push((staleness * weight, snapshot::enter_bits(*id, st), i));
             }
         }
-        removals += (base.len() - j) as i64;
+        removals += base.len() - j;
     }
-    let mut left = budget_bits - removals;
+    // Always sent: the header, one bit per baseline record, a second bit per removal, the
+    // entering count (≤ 16 bits) and padding.
+    let mandatory = snapshot::header_bits(&header) as usize + base.len() + removals + 16 + 7;
+    let Some(budget_bits) = (allowed * 8).checked_sub(mandatory) else {
+        session.waiting = still_waiting;
+        return None;
+    };
+    let mut left = budget_bits as i64;
     options.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
     let mut chosen = vec![false; states.len()];
     for (_, cost, i) in &options {
@@ -356,6 +368,12 @@ fn build_snapshot(
             chosen[*i] = true;
         }
     }
+    for (i, (id, ..)) in states.iter().enumerate() {
+        if chosen[i] {
+            still_waiting.remove(id);
+        }
+    }
+    session.waiting = still_waiting;
     // The snapshot the client will hold: chosen states; the baseline's for the rest it has.
     let mut next: Vec<(u64, EntityState)> = Vec::with_capacity(states.len());
     let mut j = 0;
