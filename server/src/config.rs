@@ -55,6 +55,12 @@ pub struct ServerConfig {
     /// Run the simulation only, without HTTP and UDP (benchmarks, tests).
     #[arg(long)]
     pub offline: bool,
+    /// New accounts per IP address per minute (0 = unlimited; loopback is never limited).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub signups_per_minute: u32,
+    /// Failed logins per IP address per minute before 429 (0 = unlimited; loopback is never limited).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub failed_logins_per_minute: u32,
 }
 
 impl ServerConfig {
@@ -86,6 +92,8 @@ impl Default for ServerConfig {
             netcode_key: None,
             admin_token: None,
             offline: false,
+            signups_per_minute: 10,
+            failed_logins_per_minute: 20,
         }
     }
 }

@@ -63,7 +63,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -153,6 +153,8 @@ pub struct HttpState {
     pub admin_token: Option<String>,
     /// The simulation tick rate, told to clients at login.
     pub tick_hz: u32,
+    /// New accounts and failed logins allowed per address.
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 /// The body of `POST /v1/login`.
@@ -221,6 +223,10 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    fn too_many(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+    }
+
     fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
@@ -279,6 +285,10 @@ struct Shared {
     /// Bounds concurrent argon2 computations (19 MiB and one core each) to the core count:
     /// more would only queue on the CPU and multiply memory (1,000 bots log in at once).
     hash_slots: Semaphore,
+    /// New accounts per address.
+    signups: crate::ratelimit::Limiter,
+    /// Failed logins per address.
+    failures: crate::ratelimit::Limiter,
     /// Number of the latest login; starts at the wall clock in microseconds so numbers keep
     /// growing across restarts (a token from before a restart is older than any new login).
     logins: std::sync::atomic::AtomicU64,
@@ -327,7 +337,10 @@ impl Drop for CreationTurn {
 pub fn router(state: HttpState) -> Router {
     let slots = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let limits = state.rate_limits;
     let shared = Arc::new(Shared {
+        signups: crate::ratelimit::Limiter::new(limits.signups_per_minute, limits.exempt_loopback),
+        failures: crate::ratelimit::Limiter::new(limits.failed_logins_per_minute, limits.exempt_loopback),
         state,
         creating: Mutex::new(HashMap::new()),
         hash_slots: Semaphore::new(slots),
@@ -371,8 +384,12 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-async fn login(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
-    match login_inner(&shared, body).await {
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match login_inner(&shared, peer.ip(), body).await {
         Ok(answer) => {
             shared.state.metrics.add_login(if answer.created { "created" } else { "ok" });
             axum::Json(answer).into_response()
@@ -392,7 +409,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed {what}: {e}")))
 }
 
-async fn login_inner(shared: &Arc<Shared>, body: Result<Bytes, BytesRejection>) -> Result<LoginResponse, ApiError> {
+async fn login_inner(
+    shared: &Arc<Shared>,
+    peer: std::net::IpAddr,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<LoginResponse, ApiError> {
     let body = body.map_err(|r| ApiError::body(&r))?;
     // The version first, from any JSON object that has it, so an old client with a different
     // request shape still learns that it must update.
@@ -412,9 +433,26 @@ async fn login_inner(shared: &Arc<Shared>, body: Result<Bytes, BytesRejection>) 
     accounts::validate_password(&request.password).map_err(ApiError::bad_request)?;
 
     let state = &shared.state;
+    let now = std::time::Instant::now();
+    if let Some(wait) = shared.failures.blocked(peer, now) {
+        return Err(ApiError::too_many(format!("too many failed logins from your address; try again in {wait} s")));
+    }
     let (player_id, created) = match state.accounts.get(&request.username).await? {
-        Some(account) => (check_password(shared, account, request.password).await?, false),
-        None => create_or_check(shared, request.username, request.password).await?,
+        Some(account) => match check_password(shared, account, request.password).await {
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                let _ = shared.failures.check(peer, now);
+                return Err(e);
+            }
+            other => (other?, false),
+        },
+        None => {
+            if let Some(wait) = shared.signups.check(peer, now) {
+                return Err(ApiError::too_many(format!(
+                    "too many new accounts from your address; try again in {wait} s"
+                )));
+            }
+            create_or_check(shared, request.username, request.password).await?
+        }
     };
     // Replace any older connection; queued before we answer, so it is handled before the new
     // client can connect with its token.
@@ -598,7 +636,11 @@ pub fn spawn_http(addr: SocketAddr, state: HttpState) -> io::Result<HttpHandle> 
                 // Err: the handle is gone, which also means stop.
                 let _ = signal.wait_for(|stop| *stop).await;
             };
-            let server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future());
+            let server = tokio::spawn(
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(graceful)
+                    .into_future(),
+            );
             let mut stop_rx = stop_rx;
             let _ = stop_rx.wait_for(|stop| *stop).await;
             match tokio::time::timeout(SHUTDOWN_GRACE, server).await {

@@ -27,6 +27,7 @@ pub mod http_client;
 pub mod metrics;
 pub mod net;
 pub mod observe;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod status;
 #[cfg(test)]
@@ -143,6 +144,11 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
         health: health.clone(),
         admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
         tick_hz,
+        rate_limits: ratelimit::RateLimits {
+            signups_per_minute: config.signups_per_minute,
+            failed_logins_per_minute: config.failed_logins_per_minute,
+            exempt_loopback: true,
+        },
     };
     let http = http::spawn_http(config.http, state).with_context(|| format!("cannot serve HTTP on {}", config.http))?;
     app.insert_resource(net::NetServer::new(renet, transport, requests, metrics.clone(), health));

@@ -29,7 +29,8 @@ pub const ENTITY_KINDS: [&str; 5] = ["ships", "colonies", "fleets", "empires", "
 /// The invalid packet reasons reported with zeros before their first sample.
 pub const INVALID_REASONS: [&str; 4] = ["malformed", "oversized", "protocol", "excess_inputs"];
 /// The login outcomes reported with zeros before their first sample.
-pub const LOGIN_OUTCOMES: [&str; 6] = ["created", "ok", "wrong_password", "bad_request", "version", "unavailable"];
+pub const LOGIN_OUTCOMES: [&str; 7] =
+    ["created", "ok", "wrong_password", "bad_request", "version", "unavailable", "rate_limited"];
 
 /// A histogram with the fixed [`BUCKETS`]; lock-free.
 #[derive(Debug, Default)]

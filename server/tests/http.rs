@@ -12,6 +12,7 @@ use starforge_server::gate::{GameGate, GameRequest, StartingEmpire};
 use starforge_server::http::{HealthState, HttpHandle, HttpState, LoginResponse, spawn_http};
 use starforge_server::http_client::{self, Response};
 use starforge_server::metrics::{Metrics, parse_metric};
+use starforge_server::ratelimit::RateLimits;
 use starforge_server::token::{TokenIssuer, from_hex, protocol_id};
 use starforge_shared::PROTOCOL_VERSION;
 
@@ -49,12 +50,18 @@ fn make_state(
         health: health.clone(),
         admin_token: admin_token.map(str::to_string),
         tick_hz: 20,
+        rate_limits: Default::default(),
     };
     (state, metrics, health, accounts)
 }
 
 /// A server whose fake game loop (a plain thread) answers CreatePlayer with ids 1000, 1001, …
 fn start(admin_token: Option<&str>) -> Server {
+    start_limited(admin_token, None)
+}
+
+/// Like [`start`], with rate limits that apply to loopback too.
+fn start_limited(admin_token: Option<&str>, limits: Option<RateLimits>) -> Server {
     let (gate, mut rx) = GameGate::channel(1024);
     let seen = Arc::new(Seen::default());
     let loop_seen = seen.clone();
@@ -73,7 +80,10 @@ fn start(admin_token: Option<&str>) -> Server {
             }
         }
     });
-    let (state, metrics, health, accounts) = make_state(gate, admin_token);
+    let (mut state, metrics, health, accounts) = make_state(gate, admin_token);
+    if let Some(limits) = limits {
+        state.rate_limits = limits;
+    }
     let http = spawn_http("127.0.0.1:0".parse().expect("addr"), state).expect("server starts");
     Server { http, seen, metrics, health, accounts }
 }
@@ -372,4 +382,25 @@ fn binding_and_shutdown() {
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
     s.http.shutdown();
     assert!(http_client::get(addr, "/health").is_err(), "nothing listens after shutdown");
+}
+
+#[test]
+fn new_accounts_and_failed_logins_are_rate_limited_per_address() {
+    let limits = RateLimits { signups_per_minute: 2, failed_logins_per_minute: 3, exempt_loopback: false };
+    let s = start_limited(None, Some(limits));
+    assert_eq!(login(s.http.addr, "one", "password-1").status, 200);
+    assert_eq!(login(s.http.addr, "two", "password-2").status, 200);
+    let r = login(s.http.addr, "three", "password-3");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(error_of(&r).contains("too many new accounts"), "{}", error_of(&r));
+    assert_eq!(s.accounts.len(), 2, "the refused signup created nothing");
+    assert_eq!(login(s.http.addr, "one", "password-1").status, 200, "existing accounts still log in");
+    for _ in 0..3 {
+        assert_eq!(login(s.http.addr, "one", "wrong-password").status, 401);
+    }
+    let r = login(s.http.addr, "one", "password-1");
+    assert_eq!(r.status, 429, "after 3 failures even the right password waits: {}", r.text());
+    assert!(error_of(&r).contains("too many failed logins"), "{}", error_of(&r));
+    let text = s.metrics.render();
+    assert!(text.contains("starforge_logins_total{outcome=\"rate_limited\"} 2"), "counted");
 }
