@@ -6,6 +6,15 @@
 //! pending set never holds more than one entry per entity (memory bounded by the entity
 //! count) and no change is dropped. The writer task, the Postgres/SQLite/Redis backends and
 //! restore come with the persistence issue.
+//!
+//! [`db`] connects to Postgres or SQLite and runs the embedded migrations; [`accounts`] keeps
+//! player accounts in the database.
+
+pub mod accounts;
+pub mod db;
+
+pub use accounts::AccountError;
+pub use db::{Backend, Db, DbError, DbTarget};
 
 use std::collections::BTreeSet;
 

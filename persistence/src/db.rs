@@ -1,0 +1,379 @@
+//! The database connection: Postgres when `DATABASE_URL` is set, otherwise an embedded SQLite
+//! file, and the migrations (embedded in the binary, so an installed server needs no files).
+//!
+//! Postgres is spoken in plaintext (no `tls-*` sqlx feature): fine on loopback and private
+//! networks, not across the internet.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, SqlStr};
+
+/// How long [`Db::connect`] waits for a database before reporting it unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The environment variable that selects Postgres (a `postgres://` URL).
+pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
+
+/// One embedded migration: version, description, SQL.
+type EmbeddedMigration = (i64, &'static str, &'static str);
+
+/// Postgres migrations, in version order (`persistence/migrations/postgres/`).
+const POSTGRES_MIGRATIONS: &[EmbeddedMigration] =
+    &[(1, "players", include_str!("../migrations/postgres/0001_players.sql"))];
+
+/// SQLite migrations, in version order (`persistence/migrations/sqlite/`); the same versions
+/// and descriptions as [`POSTGRES_MIGRATIONS`].
+const SQLITE_MIGRATIONS: &[EmbeddedMigration] =
+    &[(1, "players", include_str!("../migrations/sqlite/0001_players.sql"))];
+
+/// Which database engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL (selected by `DATABASE_URL`).
+    Postgres,
+    /// An embedded SQLite file (the default).
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "Postgres",
+            Backend::Sqlite => "SQLite",
+        })
+    }
+}
+
+/// Where the database is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    /// A Postgres URL (`postgres://user[:password]@host[:port]/database`).
+    Postgres(String),
+    /// A SQLite file; created (with its parent directories) if missing.
+    Sqlite(PathBuf),
+}
+
+impl DbTarget {
+    /// Postgres if [`DATABASE_URL_ENV`] is set (and not empty), else the SQLite file at `path`.
+    pub fn from_env_or(path: impl Into<PathBuf>) -> Self {
+        Self::from_url_or(std::env::var(DATABASE_URL_ENV).ok(), path)
+    }
+
+    /// Postgres if `url` is `Some` and not empty, else the SQLite file at `path`.
+    pub fn from_url_or(url: Option<String>, path: impl Into<PathBuf>) -> Self {
+        match url {
+            Some(url) if !url.trim().is_empty() => DbTarget::Postgres(url),
+            _ => DbTarget::Sqlite(path.into()),
+        }
+    }
+
+    /// The engine this target selects.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTarget::Postgres(_) => Backend::Postgres,
+            DbTarget::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// A printable description with any password hidden: the redacted URL or the file path.
+    pub fn redacted(&self) -> String {
+        match self {
+            DbTarget::Postgres(url) => redact_url(url),
+            DbTarget::Sqlite(path) => path.display().to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbTarget::Postgres(_) => f.debug_tuple("Postgres").field(&self.redacted()).finish(),
+            DbTarget::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+        }
+    }
+}
+
+/// What went wrong with the database; the message names the database and carries the driver's
+/// text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The Postgres URL could not be parsed.
+    #[error("bad Postgres URL {url}: {reason}")]
+    BadUrl {
+        /// The URL, password hidden.
+        url: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// No connection could be made (network error, refused, timed out, file not openable).
+    #[error("{backend} at {location} is unreachable: {reason}")]
+    Unreachable {
+        /// Which engine.
+        backend: Backend,
+        /// `host:port/database` or the file path.
+        location: String,
+        /// The driver's message or the timeout.
+        reason: String,
+    },
+    /// The server answered but refused the session (authentication, missing database, ...).
+    #[error("{backend} at {location} refused the connection: {reason}")]
+    Refused {
+        /// Which engine.
+        backend: Backend,
+        /// `host:port/database` or the file path.
+        location: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// One migration failed; nothing of it was applied (each runs in a transaction).
+    #[error("{backend}: migration {version} ({description}) failed: {reason}")]
+    Migration {
+        /// Which engine.
+        backend: Backend,
+        /// The migration's version.
+        version: i64,
+        /// The migration's description.
+        description: String,
+        /// The driver's message.
+        reason: String,
+    },
+    /// Migrating failed outside any single migration (bookkeeping table, a migration applied
+    /// earlier that was modified or is unknown to this binary, ...).
+    #[error("{backend}: migrations failed: {reason}")]
+    Migrations {
+        /// Which engine.
+        backend: Backend,
+        /// sqlx's message.
+        reason: String,
+    },
+    /// A statement failed.
+    #[error("{backend}: {what} failed: {reason}")]
+    Query {
+        /// Which engine.
+        backend: Backend,
+        /// What was being done.
+        what: &'static str,
+        /// The driver's message.
+        reason: String,
+    },
+}
+
+impl DbError {
+    /// A failed statement.
+    pub(crate) fn query(backend: Backend, what: &'static str, error: impl fmt::Display) -> Self {
+        DbError::Query { backend, what, reason: error.to_string() }
+    }
+}
+
+/// A connection pool to the selected database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite (WAL journal, foreign keys on).
+    Sqlite(SqlitePool),
+}
+
+impl Db {
+    /// Connects to `target` within [`CONNECT_TIMEOUT`]; see [`Db::connect_with_timeout`].
+    pub async fn connect(target: &DbTarget) -> Result<Db, DbError> {
+        Self::connect_with_timeout(target, CONNECT_TIMEOUT).await
+    }
+
+    /// Connects to `target`, giving up after `timeout` with [`DbError::Unreachable`].
+    ///
+    /// A SQLite file (and its parent directories) is created if missing and put in WAL mode.
+    /// Migrations are not run: call [`Db::migrate`].
+    pub async fn connect_with_timeout(target: &DbTarget, timeout: Duration) -> Result<Db, DbError> {
+        match target {
+            DbTarget::Postgres(url) => connect_postgres(url, timeout).await.map(Db::Postgres),
+            DbTarget::Sqlite(path) => connect_sqlite(path, timeout).await.map(Db::Sqlite),
+        }
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Postgres(_) => Backend::Postgres,
+            Db::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies the embedded migrations that this database has not seen yet; running it again
+    /// does nothing. Fails if a migration fails or one applied earlier differs from the
+    /// embedded one.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let backend = self.backend();
+        let migrator = migrator(backend);
+        let result = match self {
+            Db::Postgres(pool) => run(&migrator, pool).await,
+            Db::Sqlite(pool) => run(&migrator, pool).await,
+        };
+        result.map_err(|error| migrate_error(backend, error))
+    }
+
+    /// Closes every connection of the pool (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        match self {
+            Db::Postgres(pool) => pool.close().await,
+            Db::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn run<'a, A>(migrator: &Migrator, pool: A) -> Result<(), MigrateError>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: Migrate,
+{
+    migrator.run(pool).await
+}
+
+/// The embedded migrations of `backend`, in version order.
+fn embedded(backend: Backend) -> &'static [EmbeddedMigration] {
+    match backend {
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+    }
+}
+
+/// A migrator over the embedded migrations of `backend`.
+fn migrator(backend: Backend) -> Migrator {
+    let migrations = embedded(backend)
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, SqlStr::from_static(sql), false)
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+fn migrate_error(backend: Backend, error: MigrateError) -> DbError {
+    match error {
+        MigrateError::ExecuteMigration(source, version) => {
+            let description = embedded(backend)
+                .iter()
+                .find(|m| m.0 == version)
+                .map_or_else(|| "unknown".to_owned(), |m| m.1.to_owned());
+            DbError::Migration { backend, version, description, reason: source.to_string() }
+        }
+        other => DbError::Migrations { backend, reason: other.to_string() },
+    }
+}
+
+async fn connect_postgres(url: &str, timeout: Duration) -> Result<PgPool, DbError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|error| DbError::BadUrl { url: redact_url(url), reason: error.to_string() })?;
+    let location =
+        format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or("(default)"));
+    let backend = Backend::Postgres;
+    // One direct attempt first: the pool would retry a refused connection until its timeout
+    // and then report only "pool timed out", losing the reason.
+    let probe = tokio::time::timeout(timeout, options.connect()).await;
+    match probe {
+        Err(_) => {
+            return Err(DbError::Unreachable { backend, location, reason: format!("no answer within {timeout:?}") });
+        }
+        Ok(Err(error)) => return Err(connect_error(backend, location, error)),
+        Ok(Ok(connection)) => {
+            // Closing is courtesy; the pool below opens its own connections.
+            let _ = sqlx::Connection::close(connection).await;
+        }
+    }
+    PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(timeout)
+        .connect_with(options)
+        .await
+        .map_err(|error| connect_error(backend, location, error))
+}
+
+async fn connect_sqlite(path: &Path, timeout: Duration) -> Result<SqlitePool, DbError> {
+    let backend = Backend::Sqlite;
+    let location = path.display().to_string();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // Startup-only and tiny: a blocking call is fine here.
+        std::fs::create_dir_all(parent).map_err(|error| DbError::Unreachable {
+            backend,
+            location: location.clone(),
+            reason: format!("cannot create directory {}: {error}", parent.display()),
+        })?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(timeout);
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(timeout)
+        .connect_with(options)
+        .await
+        .map_err(|error| connect_error(backend, location, error))
+}
+
+fn connect_error(backend: Backend, location: String, error: sqlx::Error) -> DbError {
+    match error {
+        sqlx::Error::Database(db) => DbError::Refused { backend, location, reason: db.to_string() },
+        sqlx::Error::PoolTimedOut => {
+            DbError::Unreachable { backend, location, reason: "timed out waiting for a connection".to_owned() }
+        }
+        other => DbError::Unreachable { backend, location, reason: other.to_string() },
+    }
+}
+
+/// `url` with the password (if any) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let rest_start = scheme_end + 3;
+    let rest = &url[rest_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else { return url.to_owned() };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else { return url.to_owned() };
+    format!("{}{}:***{}", &url[..rest_start], &userinfo[..colon], &rest[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_embed_the_same_migration_versions() {
+        let versions = |list: &[EmbeddedMigration]| list.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>();
+        assert_eq!(versions(POSTGRES_MIGRATIONS), versions(SQLITE_MIGRATIONS));
+        let mut sorted = versions(POSTGRES_MIGRATIONS);
+        sorted.sort();
+        sorted.dedup_by_key(|m| m.0);
+        assert_eq!(sorted, versions(POSTGRES_MIGRATIONS), "versions ascend without duplicates");
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://h/db?x=a@b"), "postgres://h/db?x=a@b");
+        let debug = format!("{:?}", DbTarget::Postgres("postgres://u:pw@h/db".into()));
+        assert!(!debug.contains("pw"), "{debug}");
+    }
+
+    #[test]
+    fn empty_database_url_means_sqlite() {
+        assert_eq!(DbTarget::from_url_or(Some(" ".into()), "a.db"), DbTarget::Sqlite("a.db".into()));
+        assert_eq!(DbTarget::from_url_or(None, "a.db"), DbTarget::Sqlite("a.db".into()));
+        assert_eq!(
+            DbTarget::from_url_or(Some("postgres://h".into()), "a.db"),
+            DbTarget::Postgres("postgres://h".into())
+        );
+    }
+}
