@@ -61,7 +61,7 @@ fn start_server(bin: &Path, http: u16, udp: u16) -> ServerGuard {
     let deadline = Instant::now() + Duration::from_secs(120);
     let url = format!("http://127.0.0.1:{http}");
     loop {
-        if let Ok(r) = starforge_shared::http::request("GET", &url, "/health", None, Duration::from_secs(2))
+        if let Ok(r) = starforge_shared::http::request_url("GET", &url, "/health", None, Duration::from_secs(2))
             && r.status == 200
         {
             return guard;

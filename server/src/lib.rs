@@ -23,7 +23,6 @@ pub mod config;
 pub mod gate;
 pub mod hot_reload;
 pub mod http;
-pub mod http_client;
 pub mod metrics;
 pub mod net;
 pub mod observe;
@@ -151,7 +150,7 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
         },
     };
     let http = http::spawn_http(config.http, state).with_context(|| format!("cannot serve HTTP on {}", config.http))?;
-    app.insert_resource(net::NetServer::new(renet, transport, requests, metrics.clone(), health));
+    app.insert_resource(net::NetServer::new(galaxy, renet, transport, requests, metrics.clone(), health));
     app.add_plugins((net::NetPlugin, observe::ObservePlugin(metrics.clone())));
     Ok(Network { http, udp, metrics })
 }

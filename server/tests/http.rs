@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use starforge_server::accounts::{AccountStore, MemoryAccounts};
 use starforge_server::gate::{GameGate, GameRequest, StartingEmpire};
 use starforge_server::http::{HealthState, HttpHandle, HttpState, LoginResponse, spawn_http};
-use starforge_server::http_client::{self, Response};
 use starforge_server::metrics::{Metrics, parse_metric};
 use starforge_server::ratelimit::RateLimits;
 use starforge_server::token::{TokenIssuer, from_hex, protocol_id};
 use starforge_shared::PROTOCOL_VERSION;
+use starforge_shared::http::{self as http_client, Response};
 
 const UDP: &str = "127.0.0.1:40000";
 

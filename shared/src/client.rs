@@ -31,7 +31,7 @@ use crate::protocol::{
     Command, CommandKind, IntentPacket, MAX_INPUTS_PER_PACKET, PilotInput, ServerMessage, Welcome, channel,
     connection_config,
 };
-use crate::{PROTOCOL_VERSION, http, snapshot, wire};
+use crate::{PROTOCOL_VERSION, http, wire};
 
 /// Why an SDK call failed.
 #[derive(Debug, thiserror::Error)]
@@ -98,15 +98,16 @@ pub struct LoginReply {
 pub fn login(server_url: &str, username: &str, password: &str) -> Result<LoginReply, SdkError> {
     let body = serde_json::to_string(&LoginRequest { username, password, protocol_version: PROTOCOL_VERSION })
         .map_err(|e| SdkError::BadAnswer(e.to_string()))?;
-    let resp = http::request("POST", server_url, "/v1/login", Some(&body), Duration::from_secs(30))?;
+    let resp = http::request_url("POST", server_url, "/v1/login", Some(&body), Duration::from_secs(30))?;
     if resp.status != 200 {
-        let reason = serde_json::from_str::<serde_json::Value>(&resp.body)
+        let reason = resp
+            .json::<serde_json::Value>()
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-            .unwrap_or(resp.body);
+            .unwrap_or_else(|| resp.text());
         return Err(SdkError::Refused { status: resp.status, reason });
     }
-    let a: LoginAnswer = serde_json::from_str(&resp.body).map_err(|e| SdkError::BadAnswer(e.to_string()))?;
+    let a: LoginAnswer = resp.json().map_err(|e| SdkError::BadAnswer(e.to_string()))?;
     Ok(LoginReply {
         player_id: a.player_id,
         empire_id: a.empire_id,
@@ -455,11 +456,6 @@ impl GameClient {
         self.renet.disconnect();
         self.transport.disconnect();
     }
-}
-
-/// Decodes a snapshot header without a mirror (for tools).
-pub fn snapshot_tick(bytes: &[u8]) -> Option<u32> {
-    snapshot::read_header(bytes).ok().map(|h| h.tick)
 }
 
 #[cfg(test)]

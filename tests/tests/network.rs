@@ -350,7 +350,7 @@ fn expired_forged_and_other_version_tokens_never_connect() {
 
 #[test]
 fn an_operator_kicks_a_player_through_the_admin_api() {
-    use starforge_server::http_client::request;
+    use starforge_shared::http::request;
     let mut server = Server::start(12, Tuning::default());
     let victim = server.connect("rowdy");
     let bystander = server.connect("calm");

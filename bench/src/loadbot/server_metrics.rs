@@ -52,17 +52,17 @@ impl Scrape {
 
 /// Scrapes `GET /metrics`.
 pub fn scrape(server: &str) -> Result<Scrape, String> {
-    let r = http::request("GET", server, "/metrics", None, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let r = http::request_url("GET", server, "/metrics", None, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     if r.status != 200 {
         return Err(format!("GET /metrics answered {}", r.status));
     }
-    Ok(Scrape::parse(&r.body))
+    Ok(Scrape::parse(&r.text()))
 }
 
 /// `GET /health`: `Ok(status, body)` when the server answered at all.
 pub fn health(server: &str) -> Result<(u16, String), http::HttpError> {
-    let r = http::request("GET", server, "/health", None, Duration::from_secs(5))?;
-    Ok((r.status, r.body))
+    let r = http::request_url("GET", server, "/health", None, Duration::from_secs(5))?;
+    Ok((r.status, r.text()))
 }
 
 #[cfg(test)]

@@ -79,16 +79,17 @@ pub struct NetServer {
     last_update: Instant,
     last_flush: Instant,
     flush_due: bool,
-    /// The galaxy summary of every `Welcome` (the galaxy is static), built on first use.
-    galaxy: Option<starforge_shared::protocol::GalaxyInfo>,
+    /// The galaxy summary of every `Welcome` (the galaxy is static).
+    galaxy: starforge_shared::protocol::GalaxyInfo,
     /// Newest login number per player (from relogin kicks): a connection opened with an older
     /// login's token is refused, whenever it arrives.
     newest_login: BTreeMap<u64, u64>,
 }
 
 impl NetServer {
-    /// Wraps a bound transport.
+    /// Wraps a bound transport; `galaxy` is the summary every `Welcome` carries.
     pub fn new(
+        galaxy: starforge_shared::protocol::GalaxyInfo,
         renet: RenetServer,
         transport: NetcodeServerTransport,
         gate: mpsc::Receiver<GameRequest>,
@@ -106,7 +107,7 @@ impl NetServer {
             last_flush: Instant::now(),
             flush_due: false,
             newest_login: BTreeMap::new(),
-            galaxy: None,
+            galaxy,
         }
     }
 
@@ -237,7 +238,7 @@ fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
         snapshot_interval_ticks: tuning.network.snapshot_interval_ticks,
         snapshot_history: tuning.network.snapshot_history,
         server_tick: world.resource::<SimTick>().0,
-        galaxy: net.galaxy.get_or_insert_with(|| convert::galaxy_info(world.resource::<Galaxy>())).clone(),
+        galaxy: net.galaxy.clone(),
     };
     let history = tuning.network.snapshot_history as usize;
     match wire::encode(&ServerMessage::Welcome(welcome)) {

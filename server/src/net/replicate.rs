@@ -164,12 +164,19 @@ struct Ctx {
     max_visible: usize,
 }
 
+/// Buffers reused from client to client and kept for the pass (no allocation per client).
 #[derive(Default)]
 struct Scratch {
     viewpoints: Vec<(SystemId, Vec2)>,
     cells: Vec<u64>,
     seen: Vec<Seen>,
     ships: ShipCache,
+    /// (id, state, distance, own), sorted by id.
+    states: Vec<(u64, EntityState, f32, bool)>,
+    /// (priority, cost, index into `states`).
+    options: Vec<(f32, u32, usize)>,
+    chosen: Vec<bool>,
+    next: Vec<(u64, EntityState)>,
 }
 
 /// A ship as every client sees it this tick (quantized once per pass, not once per viewer).
@@ -305,8 +312,8 @@ fn build_snapshot(
     }
 
     // Current states, and what changed against the baseline.
-    // (id, state, distance, own), sorted by id.
-    let mut states: Vec<(u64, EntityState, f32, bool)> = Vec::with_capacity(s.seen.len());
+    let mut states = std::mem::take(&mut s.states);
+    states.clear();
     for x in &s.seen {
         let state = match x.what {
             Source::Ship(e) => cached_ship(&mut s.ships, ships, tuning, ctx.hz, e).map(|c| c.state),
@@ -323,8 +330,8 @@ fn build_snapshot(
     let base_idx = session.ring.iter().position(|(t, _)| *t == session.ack && session.ack != 0);
     let base: &[Record] = base_idx.map_or(&[], |i| session.ring[i].1.as_slice());
     let header = Header { tick: ctx.tick, baseline: base_idx.map(|_| session.ack), last_input_seq: session.last_seq };
-    // Options: (priority, cost, index into states).
-    let mut options: Vec<(f32, u32, usize)> = Vec::new();
+    let mut options = std::mem::take(&mut s.options);
+    options.clear();
     let mut removals = 0usize;
     let mut waiting = std::mem::take(&mut session.waiting);
     let mut still_waiting = starforge_components::ids::FastMap::default();
@@ -357,11 +364,14 @@ fn build_snapshot(
     let mandatory = snapshot::header_bits(&header) as usize + base.len() + removals + 16 + 7;
     let Some(budget_bits) = (allowed * 8).checked_sub(mandatory) else {
         session.waiting = still_waiting;
+        (s.states, s.options) = (states, options);
         return None;
     };
     let mut left = budget_bits as i64;
     options.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
-    let mut chosen = vec![false; states.len()];
+    let mut chosen = std::mem::take(&mut s.chosen);
+    chosen.clear();
+    chosen.resize(states.len(), false);
     for (_, cost, i) in &options {
         if i64::from(*cost) <= left {
             left -= i64::from(*cost);
@@ -375,7 +385,8 @@ fn build_snapshot(
     }
     session.waiting = still_waiting;
     // The snapshot the client will hold: chosen states; the baseline's for the rest it has.
-    let mut next: Vec<(u64, EntityState)> = Vec::with_capacity(states.len());
+    let mut next = std::mem::take(&mut s.next);
+    next.clear();
     let mut j = 0;
     for (i, (id, st, ..)) in states.iter().enumerate() {
         while j < base.len() && base[j].id < *id {
@@ -408,6 +419,7 @@ fn build_snapshot(
     while session.ring.len() > session.history {
         session.ring.pop_front();
     }
+    (s.states, s.options, s.chosen, s.next) = (states, options, chosen, next);
     Some(Built { bytes, updates, moving })
 }
 
