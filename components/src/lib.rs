@@ -28,11 +28,11 @@ pub mod prelude {
     pub use crate::galaxy::{Galaxy, Hyperlane, Planet, Region, StarSystem};
     pub use crate::ids::{EntityId, EntityIndex, IdAllocator, SystemId};
     pub use crate::intent::{FleetOrder, Intent, IntentQueue, QueuedIntent, RejectReason};
-    pub use crate::market::{Market, MarketOrder, OrderBook, Side, Ticker};
+    pub use crate::market::{Market, MarketOrder, MarketStats, OrderBook, Side, Ticker};
     pub use crate::ship::{
         Allegiance, Cargo, Fleet, FleetMember, GridCell, Hull, Motion, Owner, Position, Ship, ShipClass, ShipOrder,
         Target, Transit, Weapon,
     };
-    pub use crate::sim::{Ledger, SimStats, SimTick, WorldSeed};
+    pub use crate::sim::{Engagement, Engagements, Ledger, SimStats, SimTick, WorldSeed};
     pub use crate::tuning::Tuning;
 }

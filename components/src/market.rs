@@ -213,9 +213,20 @@ struct Store {
     slots: Vec<Slot>,
     free: Vec<u32>,
     index: IdMap<u32>,
+    /// Ids of orders that rested, changed quantity or left the book since the last
+    /// [`Market::take_touched`] (for persistence; may repeat ids).
+    touched: Vec<EntityId>,
+    /// Whether `touched` is recorded (off unless persistence asks, so it never grows unread).
+    tracking: bool,
 }
 
 impl Store {
+    fn touch(&mut self, id: EntityId) {
+        if self.tracking {
+            self.touched.push(id);
+        }
+    }
+
     /// Stores `order` at the price-time position of its level in `side`.
     fn rest(&mut self, side: &mut BookSide, order: MarketOrder) {
         let slot = Slot { order, prev: NIL, next: NIL };
@@ -230,6 +241,7 @@ impl Store {
             }
         };
         self.index.insert(order.id, s);
+        self.touch(order.id);
         side.orders += 1;
         let level = side.levels.entry(order.price).or_insert(Level { head: NIL, tail: NIL, orders: 0, quantity: 0 });
         level.orders += 1;
@@ -271,6 +283,7 @@ impl Store {
         level.quantity -= order.quantity;
         *side_orders -= 1;
         self.index.remove(&order.id);
+        self.touch(order.id);
         self.free.push(s);
         order
     }
@@ -288,6 +301,15 @@ impl Store {
         }
         Some(order)
     }
+}
+
+/// Tickers and ticker volume windows of the three books (see [`Market::stats`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketStats {
+    /// Ticker per traded resource.
+    pub tickers: [Ticker; 3],
+    /// Traded units per tick within the ticker window, oldest first, per traded resource.
+    pub windows: [VecDeque<(u64, i64)>; 3],
 }
 
 /// The exchange: books, incoming queue, tickers, expiry schedule, per-owner counts.
@@ -332,6 +354,7 @@ impl Market {
     /// Queues an order (escrow already taken) for matching this tick. Its `id` must be fresh.
     pub fn submit(&mut self, order: MarketOrder) {
         *self.open_per_owner.entry(order.owner).or_default() += 1;
+        self.store.touch(order.id);
         self.incoming.push(order);
     }
 
@@ -358,6 +381,7 @@ impl Market {
             }
             None => {
                 let at = self.incoming.iter().position(|o| o.id == id)?;
+                self.store.touch(id);
                 self.incoming.remove(at)
             }
         };
@@ -393,6 +417,39 @@ impl Market {
     /// Number of resting orders in all books.
     pub fn resting(&self) -> usize {
         self.books.iter().map(OrderBook::len).sum()
+    }
+
+    /// Ids of orders that were placed, filled, or left the book since the last call (the
+    /// persistence stage looks each up with [`Market::get`]: present = upsert, gone = delete).
+    /// May repeat ids; unordered.
+    ///
+    /// Recorded only after [`Market::track_changes`]`(true)`.
+    pub fn take_touched(&mut self) -> Vec<EntityId> {
+        std::mem::take(&mut self.store.touched)
+    }
+
+    /// Starts (or stops) recording touched order ids for [`Market::take_touched`].
+    pub fn track_changes(&mut self, on: bool) {
+        self.store.tracking = on;
+        if !on {
+            self.store.touched = Vec::new();
+        }
+    }
+
+    /// Whether touched order ids are being recorded.
+    pub fn is_tracking(&self) -> bool {
+        self.store.tracking
+    }
+
+    /// The exchange's state besides its orders: tickers and their volume windows (persisted).
+    pub fn stats(&self) -> MarketStats {
+        MarketStats { tickers: self.tickers.clone(), windows: self.windows.clone() }
+    }
+
+    /// Restores tickers and volume windows saved with [`Market::stats`].
+    pub fn restore_stats(&mut self, stats: MarketStats) {
+        self.tickers = stats.tickers;
+        self.windows = stats.windows;
     }
 
     /// Every open order (resting and incoming), in id order: the canonical order for
@@ -538,6 +595,7 @@ impl Market {
                     o.quantity -= q;
                     level.quantity -= q;
                     store.slots[s as usize].order.quantity -= q;
+                    store.touch(resting.id);
                     if resting.quantity == q {
                         // unlink subtracts the slot's (now zero) quantity from the level.
                         let done = store.unlink(side_orders, &mut level, s);

@@ -1,6 +1,8 @@
 //! Simulation-wide state: the tick, the seed, the ledger of created/destroyed value, counters.
 
 use bevy_ecs::prelude::*;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The current simulation tick (incremented once per fixed tick, at its end).
@@ -55,3 +57,24 @@ pub struct SimStats {
     /// Hyperlane jumps completed.
     pub jumps: u64,
 }
+
+/// An ongoing engagement in one system.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Engagement {
+    /// First tick with a shot.
+    pub started: u64,
+    /// Last tick with a shot.
+    pub last_shot: u64,
+    /// Shots fired.
+    pub shots: u32,
+    /// Empires involved.
+    pub participants: BTreeMap<crate::ids::EntityId, ()>,
+    /// Ships lost per empire.
+    pub losses: BTreeMap<crate::ids::EntityId, u32>,
+    /// Kills per empire.
+    pub kills: BTreeMap<crate::ids::EntityId, u32>,
+}
+
+/// Ongoing engagements by system.
+#[derive(Resource, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Engagements(pub BTreeMap<crate::ids::SystemId, Engagement>);

@@ -372,6 +372,15 @@ pub struct WorldTuning {
     pub arrive_radius: f32,
     /// A ship within this distance (metres) of a hyperlane gate enters hyperspace.
     pub gate_radius: f32,
+    /// Game time between two persistence flushes (seconds): the most a crash can lose.
+    pub flush_interval_s: f32,
+}
+
+impl WorldTuning {
+    /// [`WorldTuning::flush_interval_s`] in ticks at `tick_hz` (at least 1).
+    pub fn flush_interval_ticks(&self) -> u64 {
+        ((f64::from(self.flush_interval_s) * f64::from(self.tick_hz)).round() as u64).max(1)
+    }
 }
 
 /// `tuning/network.ron`: replication to clients and what a new player starts with.

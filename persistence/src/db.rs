@@ -25,13 +25,17 @@ pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 type EmbeddedMigration = (i64, &'static str, &'static str);
 
 /// Postgres migrations, in version order (`persistence/migrations/postgres/`).
-const POSTGRES_MIGRATIONS: &[EmbeddedMigration] =
-    &[(1, "players", include_str!("../migrations/postgres/0001_players.sql"))];
+const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
+    (1, "players", include_str!("../migrations/postgres/0001_players.sql")),
+    (2, "world", include_str!("../migrations/postgres/0002_world.sql")),
+];
 
 /// SQLite migrations, in version order (`persistence/migrations/sqlite/`); the same versions
 /// and descriptions as [`POSTGRES_MIGRATIONS`].
-const SQLITE_MIGRATIONS: &[EmbeddedMigration] =
-    &[(1, "players", include_str!("../migrations/sqlite/0001_players.sql"))];
+const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
+    (1, "players", include_str!("../migrations/sqlite/0001_players.sql")),
+    (2, "world", include_str!("../migrations/sqlite/0002_world.sql")),
+];
 
 /// Which database engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,8 +7,6 @@
 //! (3) destroyed ships are removed, their killers get salvage, and each engagement's report
 //! is sent once it has been quiet for `engagement_timeout_ticks`.
 
-use std::collections::BTreeMap;
-
 use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 use starforge_components::prelude::*;
@@ -19,6 +17,9 @@ use crate::npc::{SystemCensus, count_sides};
 use crate::rng::{Purpose, stream, unit_f32};
 use crate::spatial::{SpatialGrid, hostile_sides};
 use crate::spawn::remove_sorted;
+
+/// Re-exported: the engagement records are persisted world data and live in `components`.
+pub use starforge_components::sim::{Engagement, Engagements};
 
 /// Combat in [`SimSystems::Combat`].
 pub struct CombatPlugin;
@@ -31,27 +32,6 @@ impl Plugin for CombatPlugin {
             .add_systems(FixedUpdate, (fight, close_engagements).chain().in_set(SimSystems::Combat));
     }
 }
-
-/// An ongoing engagement in one system.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Engagement {
-    /// First tick with a shot.
-    pub started: u64,
-    /// Last tick with a shot.
-    pub last_shot: u64,
-    /// Shots fired.
-    pub shots: u32,
-    /// Empires involved.
-    pub participants: BTreeMap<EntityId, ()>,
-    /// Ships lost per empire.
-    pub losses: BTreeMap<EntityId, u32>,
-    /// Kills per empire.
-    pub kills: BTreeMap<EntityId, u32>,
-}
-
-/// Ongoing engagements by system.
-#[derive(Resource, Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Engagements(pub BTreeMap<SystemId, Engagement>);
 
 /// Whether ships of `a` (owned by `oa`) and `b` (owned by `ob`) fight on sight.
 pub fn hostile(a: EmpireKind, oa: EntityId, b: EmpireKind, ob: EntityId) -> bool {

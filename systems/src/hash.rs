@@ -89,7 +89,7 @@ pub fn world_hash(world: &mut World) -> u64 {
         (Option<&Empire>, Option<&Credits>, Option<&Stockpile>, Option<&ShipCensus>, Option<&NpcBrain>),
         (Option<&Ship>, Option<&Owner>, Option<&Position>, Option<&Motion>, Option<&Hull>, Option<&Weapon>),
         (Option<&Cargo>, Option<&FleetMember>, Option<&Transit>, Option<&ShipOrder>, Option<&Fleet>),
-        (Option<&Colony>, Option<&Buildings>, Option<&ConstructionQueue>, Option<&ShipyardQueue>),
+        (Option<&Colony>, Option<&Buildings>, Option<&ConstructionQueue>, Option<&ShipyardQueue>, Option<&Target>),
     )>();
     let mut rows: Vec<_> = q.iter(world).collect();
     rows.sort_by_key(|r| *r.0);
@@ -133,6 +133,8 @@ pub fn world_hash(world: &mut World) -> u64 {
         c.1.hash(&mut h);
         c.2.hash(&mut h);
         c.3.hash(&mut h);
+        // The target's id only: its `Entity` is not stable across a restore.
+        c.4.map(|t| t.0.map(|(id, _)| id)).hash(&mut h);
     }
     h.finish()
 }

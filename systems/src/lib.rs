@@ -77,7 +77,7 @@ impl Plugin for SimulationPlugin {
             production::ProductionPlugin,
             market::MarketPlugin,
         ));
-        app.add_systems(FixedUpdate, (npc::count_systems, advance_tick).chain().in_set(SimSystems::Bookkeeping));
+        app.add_systems(FixedUpdate, advance_tick.in_set(SimSystems::Bookkeeping));
     }
 }
 

@@ -25,13 +25,14 @@ impl Plugin for NpcPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<SystemCensus>().add_systems(
             FixedUpdate,
-            (think_fleets, think_empires).chain().before(apply_intents).in_set(SimSystems::Input),
+            (count_systems, think_fleets, think_empires).chain().before(apply_intents).in_set(SimSystems::Input),
         );
     }
 }
 
 /// Ships in space per system per side (indexed by [`side_slot`]: players, pirates, traders,
-/// patrol), refreshed each tick in Bookkeeping.
+/// patrol), recounted at the start of each tick (Input), so it is derived from the world and
+/// needs no saving: a restored world counts it before anything reads it.
 #[derive(Resource, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SystemCensus(pub Vec<[u32; 4]>);
 
@@ -42,7 +43,7 @@ impl SystemCensus {
     }
 }
 
-/// Recounts [`SystemCensus`] (Bookkeeping).
+/// Recounts [`SystemCensus`] (first in Input).
 pub fn count_systems(
     galaxy: Res<Galaxy>,
     mut census: ResMut<SystemCensus>,

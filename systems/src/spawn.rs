@@ -35,6 +35,18 @@ pub fn spawn_empire(
     stockpile: ResourceAmounts,
 ) -> EntityId {
     let id = world.resource_mut::<IdAllocator>().allocate();
+    spawn_empire_as(world, id, name, kind, credits, stockpile)
+}
+
+/// Spawns an empire under a given id (which must be unused and below the allocator's next id).
+pub fn spawn_empire_as(
+    world: &mut World,
+    id: EntityId,
+    name: impl Into<String>,
+    kind: EmpireKind,
+    credits: i64,
+    stockpile: ResourceAmounts,
+) -> EntityId {
     let e = world
         .spawn((id, Empire { name: name.into(), kind }, Credits(credits), Stockpile(stockpile), ShipCensus::default()))
         .id();
@@ -135,6 +147,24 @@ pub struct PlayerStart {
 /// power plant, shipyard) and a starting fleet beside it. The home system is picked from the
 /// number of player empires so far, spreading players over the galaxy deterministically.
 pub fn spawn_player_empire(world: &mut World, name: &str) -> Result<PlayerStart, String> {
+    player_empire(world, name, None)
+}
+
+/// Recreates the starting empire of a player whose account exists but whose empire was never
+/// saved (the server stopped between the account's creation and the next flush): the same as
+/// [`spawn_player_empire`], with the empire under its old id `empire` so the account still
+/// names it. `empire` must be unused and below the allocator's next id.
+pub fn respawn_player_empire(world: &mut World, name: &str, empire: EntityId) -> Result<PlayerStart, String> {
+    if world.resource::<EntityIndex>().get(empire).is_some() {
+        return Err(format!("entity {} exists already", empire.0));
+    }
+    if empire.0 == 0 || empire.0 >= world.resource::<IdAllocator>().next {
+        return Err(format!("id {} was never allocated", empire.0));
+    }
+    player_empire(world, name, Some(empire))
+}
+
+fn player_empire(world: &mut World, name: &str, id: Option<EntityId>) -> Result<PlayerStart, String> {
     let players = world.query::<&Empire>().iter(world).filter(|e| e.kind == EmpireKind::Player).count() as u64;
     let galaxy = world.get_resource::<Galaxy>().ok_or("no galaxy")?;
     let n = galaxy.systems.len() as u64;
@@ -158,7 +188,10 @@ pub fn spawn_player_empire(world: &mut World, name: &str) -> Result<PlayerStart,
         *stock.get_mut(r) = (net.start_stock * MILLI as f64) as i64;
     }
     let credits = (net.start_credits * MILLI as f64) as i64;
-    let empire = spawn_empire(world, name, EmpireKind::Player, credits, stock);
+    let empire = match id {
+        Some(id) => spawn_empire_as(world, id, name, EmpireKind::Player, credits, stock),
+        None => spawn_empire(world, name, EmpireKind::Player, credits, stock),
+    };
     let mut b = Buildings::default();
     for k in [BuildingKind::Mine, BuildingKind::PowerPlant, BuildingKind::Shipyard] {
         b.0[k.index()] = 1;

@@ -67,6 +67,7 @@ fn world(c: &mut Checker, t: &Tuning) {
     c.float("jump_ticks_per_length", w.jump_ticks_per_length, Lo::Excl(0.0), 10_000.0);
     c.float("arrive_radius", w.arrive_radius, Lo::Excl(0.0), 10_000.0);
     c.float("gate_radius", w.gate_radius, Lo::Excl(0.0), 100_000.0);
+    c.float("flush_interval_s", w.flush_interval_s, Lo::Incl(0.05), 60.0);
 }
 
 fn ships(c: &mut Checker, t: &Tuning) {

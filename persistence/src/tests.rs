@@ -1,0 +1,141 @@
+//! Unit tests of change collection (no database).
+
+use std::collections::BTreeSet;
+
+use bevy_app::FixedMain;
+use starforge_systems::prelude::*;
+use starforge_systems::spawn::*;
+
+use super::*;
+
+/// The simulation with persistence collecting after it, in a generated world.
+fn app(systems: u32, ships: u32, colonies: u32, orders: u32) -> App {
+    let mut app = App::new();
+    app.insert_resource(Tuning::default());
+    app.add_plugins((SimulationPlugin, PersistencePlugin));
+    app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
+    app.finish();
+    app.cleanup();
+    let params = GenParams {
+        seed: 2,
+        systems: Some(systems),
+        ships: Some(ships),
+        colonies: Some(colonies),
+        resting_orders: orders,
+    };
+    generate_world(app.world_mut(), &params);
+    app
+}
+
+fn take(app: &mut App) -> FastMap<EntityId, Option<Record>> {
+    std::mem::take(&mut app.world_mut().resource_mut::<PendingChanges>().entities)
+}
+
+#[test]
+fn pending_changes_stay_bounded_by_entity_count_and_hold_the_newest_state() {
+    let mut app = app(20, 600, 40, 200);
+    app.world_mut().run_schedule(FixedMain);
+    let first = take(&mut app);
+    // Everything generated is new, so the first tick collects every entity and order.
+    let mut q = app.world_mut().query::<&EntityId>();
+    let live: BTreeSet<EntityId> = q.iter(app.world()).copied().collect();
+    let orders: BTreeSet<EntityId> = app.world().resource::<Market>().orders_sorted().iter().map(|o| o.id).collect();
+    let collected: BTreeSet<EntityId> = first.iter().filter(|(_, r)| r.is_some()).map(|(id, _)| *id).collect();
+    assert_eq!(collected, live.union(&orders).copied().collect(), "the first collection is the whole world");
+
+    let mut removed = BTreeSet::new();
+    for _ in 0..1500 {
+        app.world_mut().run_schedule(FixedMain);
+        let pending = app.world().resource::<PendingChanges>();
+        let live = app.world().resource::<EntityIndex>().len() + app.world().resource::<Market>().resting();
+        let upserts = pending.entities.values().filter(|r| r.is_some()).count();
+        assert!(upserts <= live, "upserts ({upserts}) exceed live entities and orders ({live})");
+        removed.extend(pending.entities.iter().filter(|(_, r)| r.is_none()).map(|(id, _)| *id));
+    }
+    let pending = take(&mut app);
+    assert!(app.world().resource::<PendingChanges>().is_empty());
+    let destroyed = app.world().resource::<SimStats>().ships_destroyed;
+    assert!(destroyed > 0, "the run should destroy ships");
+    assert!(removed.len() as u64 >= destroyed, "every destroyed ship is pending removal");
+    // Every pending record equals the live entity's state now (newest state wins).
+    let world = app.world_mut();
+    let mut ships = world.query::<ShipView<'static>>();
+    let mut checked = 0;
+    for v in ships.iter(world) {
+        if let Some(Some(Record::Ship(r))) = pending.get(v.0.0) {
+            assert_eq!(**r, rows::ship_record(&v), "pending ship {:?} is stale", v.0.0);
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "ships changed in 1500 ticks: {checked}");
+    for (id, r) in &pending {
+        if r.is_none() {
+            assert!(world.resource::<EntityIndex>().get(*id).is_none(), "removed {id:?} is live");
+        }
+    }
+}
+
+#[test]
+fn a_build_order_at_a_colony_at_its_cap_is_collected() {
+    let mut app = app(5, 0, 0, 0);
+    let world = app.world_mut();
+    let mut stock = ResourceAmounts::default();
+    *stock.get_mut(ResourceKind::Minerals) = 1_000_000;
+    let empire = spawn_empire(world, "P", EmpireKind::Player, 1_000_000_000, stock);
+    // Population exactly at the base cap: the colony itself does not change.
+    let cap = (Tuning::default().economy.base_population_cap * 1000.0) as i64;
+    let colony = spawn_colony(world, empire, "Capped", SystemId(0), 0, cap, Buildings::default());
+    app.world_mut().run_schedule(FixedMain);
+    take(&mut app);
+    app.world_mut().resource_mut::<IntentQueue>().0.push(QueuedIntent {
+        empire,
+        client_ref: 1,
+        intent: Intent::Build { colony, building: BuildingKind::Mine },
+    });
+    app.world_mut().run_schedule(FixedMain);
+    let pending = take(&mut app);
+    let Some(Some(Record::Colony(c))) = pending.get(&colony) else { panic!("colony not collected: {pending:?}") };
+    assert_eq!(c.construction.0.len(), 1, "the queued building is in the record");
+    assert!(matches!(pending.get(&empire), Some(Some(Record::Empire(_)))), "and the credits it cost");
+}
+
+#[test]
+fn market_orders_are_collected_when_placed_and_deleted_when_cancelled() {
+    let mut app = app(5, 0, 0, 0);
+    let world = app.world_mut();
+    let mut stock = ResourceAmounts::default();
+    *stock.get_mut(ResourceKind::Minerals) = 1_000_000;
+    let empire = spawn_empire(world, "P", EmpireKind::Player, 1_000_000_000, stock);
+    app.world_mut().run_schedule(FixedMain);
+    take(&mut app);
+    let place = Intent::PlaceOrder {
+        resource: ResourceKind::Minerals,
+        side: Side::Sell,
+        price: 5_000,
+        quantity: 10,
+        expires_in: None,
+    };
+    app.world_mut().resource_mut::<IntentQueue>().0.push(QueuedIntent { empire, client_ref: 1, intent: place });
+    app.world_mut().run_schedule(FixedMain);
+    let pending = take(&mut app);
+    let order = app.world().resource::<Market>().orders_sorted()[0];
+    assert_eq!(pending.get(&order.id), Some(&Some(Record::Order(order))), "the resting order is collected");
+    app.world_mut().resource_mut::<IntentQueue>().0.push(QueuedIntent {
+        empire,
+        client_ref: 2,
+        intent: Intent::CancelOrder { order: order.id },
+    });
+    app.world_mut().run_schedule(FixedMain);
+    let pending = take(&mut app);
+    assert_eq!(pending.get(&order.id), Some(&None), "a cancelled order is pending deletion");
+}
+
+#[test]
+fn without_a_persister_nothing_is_flushed_and_market_tracking_is_on() {
+    let mut app = app(5, 50, 5, 20);
+    assert!(app.world().resource::<Market>().is_tracking());
+    for _ in 0..50 {
+        app.world_mut().run_schedule(FixedMain);
+    }
+    assert!(!app.world().resource::<PendingChanges>().is_empty(), "changes stay pending without a writer");
+}

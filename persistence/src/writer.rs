@@ -1,0 +1,574 @@
+//! The writer task: applies batches to the database, one transaction each, in order.
+//!
+//! The simulation hands a [`Batch`] to [`Writer::try_send`] (a bounded queue; a full queue hands
+//! the batch back, and the caller merges newer changes into it). The task, on the persistence
+//! tokio runtime, encodes the batch once ([`EncodedBatch`]) and applies it in one transaction
+//! with set-based statements: Postgres `UNNEST` arrays, SQLite multi-row `VALUES`; idempotent
+//! upserts keyed by `EntityId`, deletes for despawned entities, history appended with
+//! `ON CONFLICT DO NOTHING`. The `world` row records the batch id; a batch whose id is not newer
+//! than the stored one is skipped, so re-applying one after an ambiguous failure (a lost
+//! `COMMIT` acknowledgement) changes nothing. Each applied batch is confirmed by id.
+//!
+//! Failures: a *transient* one (connection refused or lost, timeout, server shutting down,
+//! too many connections, serialization failure, database locked) is retried with exponential
+//! backoff ([`WriterOptions`]), the state is [`WriterState::Retrying`]; anything else (a
+//! constraint or permission error, a trigger raising, an unencodable id) is
+//! [`WriterState::Failed`]: logged as an error, retried slowly in case an operator fixes the
+//! cause; the server halts the simulation while it lasts (see docs/OPERATIONS.md).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+use starforge_components::galaxy::Galaxy;
+use starforge_components::ids::{EntityId, FastMap};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::db::Db;
+use crate::rows::{self, FORMAT, HistoryEntry, Record, WorldMeta};
+
+/// Changed state at one tick, for one transaction.
+#[derive(Debug)]
+pub struct Batch {
+    /// Increasing id (continues from the database's after a restore).
+    pub id: u64,
+    /// Resources at the batch's tick.
+    pub meta: WorldMeta,
+    /// The galaxy, sent with the first batch of a run.
+    pub galaxy: Option<Arc<Galaxy>>,
+    /// Changed entities (`Some`) and despawned ones (`None`), newest state only.
+    pub entities: FastMap<EntityId, Option<Record>>,
+    /// Trades and combat reports since the previous batch.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Batch {
+    /// Rows this batch writes: entities upserted or deleted, history, and the world row.
+    pub fn rows(&self) -> usize {
+        self.entities.len() + self.history.len() + 1
+    }
+}
+
+/// A batch in the shape the statements bind: columns as arrays, sorted by id.
+#[derive(Debug, Default)]
+pub struct EncodedBatch {
+    /// The batch id.
+    pub id: i64,
+    /// Its tick.
+    pub tick: i64,
+    /// Encoded [`WorldMeta`].
+    pub meta: Vec<u8>,
+    /// Encoded galaxy, if the batch carries it.
+    pub galaxy: Option<Vec<u8>>,
+    /// Ids to delete.
+    pub deletes: Vec<i64>,
+    /// Upserted ids.
+    pub ids: Vec<i64>,
+    /// Their kinds.
+    pub kinds: Vec<i16>,
+    /// Their owners.
+    pub owners: Vec<Option<i64>>,
+    /// Their records.
+    pub data: Vec<Vec<u8>>,
+    /// History ticks.
+    pub h_tick: Vec<i64>,
+    /// History kinds.
+    pub h_kind: Vec<i16>,
+    /// History sequence numbers.
+    pub h_seq: Vec<i32>,
+    /// History records.
+    pub h_data: Vec<Vec<u8>>,
+}
+
+impl EncodedBatch {
+    /// Rows written (entities, history, world).
+    pub fn rows(&self) -> usize {
+        self.deletes.len() + self.ids.len() + self.h_tick.len() + 1
+    }
+
+    /// Bytes of record data.
+    pub fn bytes(&self) -> usize {
+        self.meta.len()
+            + self.galaxy.as_ref().map_or(0, Vec::len)
+            + self.data.iter().map(Vec::len).sum::<usize>()
+            + self.h_data.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, String> {
+    i64::try_from(v).map_err(|_| format!("{what} {v} does not fit a BIGINT"))
+}
+
+/// Encodes `batch` (sorted by id, so statements touch rows in one order).
+pub fn encode_batch(batch: &Batch) -> Result<EncodedBatch, String> {
+    let mut out = EncodedBatch {
+        id: to_i64(batch.id, "batch id")?,
+        tick: to_i64(batch.meta.tick, "tick")?,
+        meta: rows::encode(&batch.meta),
+        galaxy: batch.galaxy.as_deref().map(rows::encode),
+        ..EncodedBatch::default()
+    };
+    let mut entries: Vec<(&EntityId, &Option<Record>)> = batch.entities.iter().collect();
+    entries.sort_unstable_by_key(|e| *e.0);
+    for (id, record) in entries {
+        let id = to_i64(id.0, "entity id")?;
+        match record {
+            None => out.deletes.push(id),
+            Some(r) => {
+                out.ids.push(id);
+                out.kinds.push(r.kind().code());
+                out.owners.push(r.owner().map(|o| to_i64(o.0, "owner id")).transpose()?);
+                out.data.push(r.encode());
+            }
+        }
+    }
+    for h in &batch.history {
+        out.h_tick.push(to_i64(h.tick, "history tick")?);
+        out.h_kind.push(h.event.code());
+        out.h_seq.push(i32::try_from(h.seq).map_err(|_| format!("history seq {} too large", h.seq))?);
+        out.h_data.push(h.event.encode());
+    }
+    Ok(out)
+}
+
+/// Rows per statement (Postgres arrays / SQLite `VALUES` lists).
+const PG_CHUNK: usize = 20_000;
+const SQLITE_CHUNK: usize = 500;
+
+/// Applies `batch` in one transaction. `Ok(false)`: the database already holds this batch or
+/// a newer one (nothing changed).
+pub async fn apply(db: &Db, batch: &EncodedBatch) -> Result<bool, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => apply_pg(pool, batch).await,
+        Db::Sqlite(pool) => apply_sqlite(pool, batch).await,
+    }
+}
+
+async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT batch FROM world WHERE id = 1 FOR UPDATE").fetch_optional(&mut *tx).await?;
+    if stored.is_some_and(|s| s >= b.id) {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    if !b.deletes.is_empty() {
+        sqlx::query("DELETE FROM entities WHERE id = ANY($1)").bind(&b.deletes).execute(&mut *tx).await?;
+    }
+    let mut start = 0;
+    while start < b.ids.len() {
+        let end = (start + PG_CHUNK).min(b.ids.len());
+        sqlx::query(
+            "INSERT INTO entities (id, kind, owner, data) \
+             SELECT * FROM UNNEST($1::int8[], $2::int2[], $3::int8[], $4::bytea[]) \
+             ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, owner = EXCLUDED.owner, data = EXCLUDED.data",
+        )
+        .bind(&b.ids[start..end])
+        .bind(&b.kinds[start..end])
+        .bind(&b.owners[start..end])
+        .bind(&b.data[start..end])
+        .execute(&mut *tx)
+        .await?;
+        start = end;
+    }
+    let mut start = 0;
+    while start < b.h_tick.len() {
+        let end = (start + PG_CHUNK).min(b.h_tick.len());
+        sqlx::query(
+            "INSERT INTO history (tick, kind, seq, data) \
+             SELECT * FROM UNNEST($1::int8[], $2::int2[], $3::int4[], $4::bytea[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&b.h_tick[start..end])
+        .bind(&b.h_kind[start..end])
+        .bind(&b.h_seq[start..end])
+        .bind(&b.h_data[start..end])
+        .execute(&mut *tx)
+        .await?;
+        start = end;
+    }
+    sqlx::query(
+        "INSERT INTO world (id, format, batch, tick, meta, galaxy) VALUES (1, $1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET format = EXCLUDED.format, batch = EXCLUDED.batch, tick = EXCLUDED.tick, \
+         meta = EXCLUDED.meta, galaxy = CASE WHEN $6 THEN EXCLUDED.galaxy ELSE world.galaxy END, saved_at = now()",
+    )
+    .bind(FORMAT)
+    .bind(b.id)
+    .bind(b.tick)
+    .bind(&b.meta)
+    .bind(b.galaxy.as_deref().unwrap_or_default())
+    .bind(b.galaxy.is_some())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+fn placeholders(rows: usize, per_row: usize) -> String {
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    vec![row; rows].join(", ")
+}
+
+async fn apply_sqlite(pool: &SqlitePool, b: &EncodedBatch) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT batch FROM world WHERE id = 1").fetch_optional(&mut *tx).await?;
+    if stored.is_some_and(|s| s >= b.id) {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    for chunk in b.deletes.chunks(SQLITE_CHUNK) {
+        let sql = format!("DELETE FROM entities WHERE id IN ({})", vec!["?"; chunk.len()].join(", "));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let mut start = 0;
+    while start < b.ids.len() {
+        let end = (start + SQLITE_CHUNK).min(b.ids.len());
+        let sql = format!(
+            "INSERT INTO entities (id, kind, owner, data) VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, owner = excluded.owner, data = excluded.data",
+            placeholders(end - start, 4)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for i in start..end {
+            q = q.bind(b.ids[i]).bind(b.kinds[i]).bind(b.owners[i]).bind(&b.data[i]);
+        }
+        q.execute(&mut *tx).await?;
+        start = end;
+    }
+    let mut start = 0;
+    while start < b.h_tick.len() {
+        let end = (start + SQLITE_CHUNK).min(b.h_tick.len());
+        let sql = format!(
+            "INSERT INTO history (tick, kind, seq, data) VALUES {} ON CONFLICT DO NOTHING",
+            placeholders(end - start, 4)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for i in start..end {
+            q = q.bind(b.h_tick[i]).bind(b.h_kind[i]).bind(b.h_seq[i]).bind(&b.h_data[i]);
+        }
+        q.execute(&mut *tx).await?;
+        start = end;
+    }
+    sqlx::query(
+        "INSERT INTO world (id, format, batch, tick, meta, galaxy) VALUES (1, ?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (id) DO UPDATE SET format = excluded.format, batch = excluded.batch, tick = excluded.tick, \
+         meta = excluded.meta, galaxy = CASE WHEN ?6 THEN excluded.galaxy ELSE world.galaxy END, \
+         saved_at = CURRENT_TIMESTAMP",
+    )
+    .bind(FORMAT)
+    .bind(b.id)
+    .bind(b.tick)
+    .bind(&b.meta)
+    .bind(b.galaxy.as_deref().unwrap_or_default())
+    .bind(b.galaxy.is_some())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Whether retrying `error` later may succeed without anyone changing anything: the database
+/// is unreachable, restarting, overloaded or busy.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // Postgres SQLSTATE classes: 08 connection exception, 53 insufficient resources
+            // (disk full, out of memory, too many connections), 57P0x server shutting down or
+            // starting, 40001/40P01 serialization failure / deadlock, 55P03 lock not available.
+            // SQLite result codes: 5 BUSY, 6 LOCKED (and their extended codes), 10 IOERR, 13 FULL.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P0")
+                || matches!(code.as_ref(), "40001" | "40P01" | "55P03")
+                || code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
+        }
+        _ => false,
+    }
+}
+
+/// How the writer behaves.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// Batches queued between the simulation and the writer (beyond the one being written).
+    pub queue: usize,
+    /// First wait after a transient failure; doubles per attempt.
+    pub backoff_min: Duration,
+    /// Longest wait between attempts after transient failures.
+    pub backoff_max: Duration,
+    /// Wait between attempts while the writer is [`WriterState::Failed`].
+    pub failed_retry: Duration,
+    /// One attempt (the whole transaction) taking longer than this counts as a transient
+    /// failure (a stalled connection never answers).
+    pub attempt_timeout: Duration,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            queue: 1,
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            failed_retry: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The writer's condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriterState {
+    /// Keeping up.
+    Healthy,
+    /// A batch failed for a transient reason and is being retried with backoff.
+    Retrying {
+        /// Attempts that failed so far for the current batch.
+        attempts: u32,
+        /// The last error.
+        error: String,
+    },
+    /// A batch failed for a reason that retrying alone will not fix; it is retried slowly.
+    Failed {
+        /// The error.
+        error: String,
+    },
+}
+
+/// What the writer has done, shared with the simulation and `/metrics`.
+#[derive(Debug)]
+pub struct WriterStatus {
+    inner: Mutex<StatusSnapshot>,
+}
+
+/// A copy of [`WriterStatus`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusSnapshot {
+    /// Current condition.
+    pub state: WriterState,
+    /// Newest batch in the database.
+    pub confirmed_batch: u64,
+    /// Its tick.
+    pub confirmed_tick: u64,
+    /// Batches applied by this writer.
+    pub batches: u64,
+    /// Rows written by this writer.
+    pub rows: u64,
+    /// Record bytes written by this writer.
+    pub bytes: u64,
+    /// Failed attempts (transient or not).
+    pub failures: u64,
+    /// Duration of the last successful transaction (ms).
+    pub last_flush_ms: f64,
+}
+
+impl WriterStatus {
+    fn new(confirmed_batch: u64, confirmed_tick: u64) -> Self {
+        WriterStatus {
+            inner: Mutex::new(StatusSnapshot {
+                state: WriterState::Healthy,
+                confirmed_batch,
+                confirmed_tick,
+                batches: 0,
+                rows: 0,
+                bytes: 0,
+                failures: 0,
+                last_flush_ms: 0.0,
+            }),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut StatusSnapshot)) {
+        // Plain counters: a panic while holding the lock cannot leave them inconsistent.
+        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// A copy of the current status.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// A batch the database now holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Confirmation {
+    /// Its id.
+    pub batch: u64,
+    /// Its tick.
+    pub tick: u64,
+    /// Rows written.
+    pub rows: usize,
+    /// Time from the first attempt's start to the commit (includes retries).
+    pub elapsed: Duration,
+    /// Duration of the successful transaction alone.
+    pub transaction: Duration,
+}
+
+/// The simulation's handle on the writer task.
+#[derive(Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<Batch>,
+    confirmations: Mutex<std::sync::mpsc::Receiver<Confirmation>>,
+    status: Arc<WriterStatus>,
+}
+
+impl Writer {
+    /// Starts the writer task on `runtime`. `confirmed_batch`/`confirmed_tick` describe what the
+    /// database holds already (from a restore; 0 for a new database).
+    pub fn spawn(
+        runtime: &tokio::runtime::Handle,
+        db: Db,
+        options: WriterOptions,
+        confirmed_batch: u64,
+        confirmed_tick: u64,
+    ) -> Writer {
+        let (tx, rx) = mpsc::channel(options.queue.max(1));
+        let (confirm_tx, confirmations) = std::sync::mpsc::channel();
+        let status = Arc::new(WriterStatus::new(confirmed_batch, confirmed_tick));
+        runtime.spawn(run(db, rx, confirm_tx, status.clone(), options));
+        Writer { tx, confirmations: Mutex::new(confirmations), status }
+    }
+
+    /// Queues `batch`; a full queue (the writer lags) or a stopped writer hands it back.
+    #[expect(clippy::result_large_err, reason = "the batch comes back by value so nothing is copied or lost")]
+    pub fn try_send(&self, batch: Batch) -> Result<(), Batch> {
+        self.tx.try_send(batch).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
+        })
+    }
+
+    /// Whether the writer task has stopped (it only stops if it panicked).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Confirmations received since the last call.
+    pub fn confirmations(&self) -> Vec<Confirmation> {
+        self.confirmations.lock().unwrap_or_else(PoisonError::into_inner).try_iter().collect()
+    }
+
+    /// The shared status.
+    pub fn status(&self) -> &Arc<WriterStatus> {
+        &self.status
+    }
+}
+
+async fn run(
+    db: Db,
+    mut rx: mpsc::Receiver<Batch>,
+    confirmations: std::sync::mpsc::Sender<Confirmation>,
+    status: Arc<WriterStatus>,
+    options: WriterOptions,
+) {
+    while let Some(batch) = rx.recv().await {
+        let first_attempt = Instant::now();
+        let encoded = match encode_batch(&batch) {
+            Ok(e) => e,
+            Err(reason) => {
+                // Nothing can write this batch; hold the line rather than skip it.
+                let error = format!("batch {} cannot be encoded: {reason}", batch.id);
+                error!("persistence: {error}; the simulation is halted (see docs/OPERATIONS.md)");
+                status.update(|s| {
+                    s.failures += 1;
+                    s.state = WriterState::Failed { error };
+                });
+                std::future::pending::<()>().await;
+                return;
+            }
+        };
+        let mut backoff = options.backoff_min;
+        let mut attempts = 0u32;
+        loop {
+            let start = Instant::now();
+            let result = tokio::time::timeout(options.attempt_timeout, apply(&db, &encoded)).await;
+            let (error, transient) = match result {
+                Ok(Ok(applied)) => {
+                    let transaction = start.elapsed();
+                    if attempts > 0 {
+                        info!(batch = batch.id, attempts, "persistence: the database is back; batch written");
+                    }
+                    let rows = encoded.rows();
+                    status.update(|s| {
+                        s.state = WriterState::Healthy;
+                        s.confirmed_batch = batch.id;
+                        s.confirmed_tick = batch.meta.tick;
+                        if applied {
+                            s.batches += 1;
+                            s.rows += rows as u64;
+                            s.bytes += encoded.bytes() as u64;
+                        }
+                        s.last_flush_ms = transaction.as_secs_f64() * 1000.0;
+                    });
+                    let _ = confirmations.send(Confirmation {
+                        batch: batch.id,
+                        tick: batch.meta.tick,
+                        rows,
+                        elapsed: first_attempt.elapsed(),
+                        transaction,
+                    });
+                    break;
+                }
+                Ok(Err(e)) => {
+                    let transient = is_transient(&e);
+                    (e.to_string(), transient)
+                }
+                Err(_) => (format!("no answer within {:?}", options.attempt_timeout), true),
+            };
+            attempts += 1;
+            let wait = if transient {
+                if attempts == 1 || attempts.is_power_of_two() {
+                    warn!(batch = batch.id, attempts, "persistence: write failed, retrying in {backoff:?}: {error}");
+                }
+                let state = WriterState::Retrying { attempts, error };
+                status.update(|s| {
+                    s.failures += 1;
+                    s.state = state;
+                });
+                let wait = backoff;
+                backoff = (backoff * 2).min(options.backoff_max);
+                wait
+            } else {
+                error!(
+                    batch = batch.id,
+                    "persistence: write failed and retrying will not fix it: {error}; the simulation is halted \
+                     until it succeeds (retried every {:?}; see docs/OPERATIONS.md)",
+                    options.failed_retry
+                );
+                status.update(|s| {
+                    s.failures += 1;
+                    s.state = WriterState::Failed { error };
+                });
+                options.failed_retry
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_problems_are_transient_and_others_are_not() {
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(is_transient(&sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset))));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+        assert!(!is_transient(&sqlx::Error::ColumnNotFound("x".into())));
+    }
+
+    #[test]
+    fn placeholders_have_one_group_per_row() {
+        assert_eq!(placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
+    }
+}
