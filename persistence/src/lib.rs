@@ -11,9 +11,11 @@
 //! player accounts in the database.
 
 pub mod accounts;
+pub mod cache;
 pub mod db;
 
 pub use accounts::AccountError;
+pub use cache::{CacheError, CacheOptions, PlayerProfile, RedisCache};
 pub use db::{Backend, Db, DbError, DbTarget};
 
 use std::collections::BTreeSet;
