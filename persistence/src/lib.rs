@@ -13,10 +13,12 @@
 pub mod accounts;
 pub mod cache;
 pub mod db;
+pub mod profiles;
 
 pub use accounts::AccountError;
 pub use cache::{CacheError, CacheOptions, PlayerProfile, RedisCache};
 pub use db::{Backend, Db, DbError, DbTarget};
+pub use profiles::{CacheCounts, CacheStats, Profiles};
 
 use std::collections::BTreeSet;
 
