@@ -16,13 +16,17 @@
 //! the database to confirm it (up to [`Persister::shutdown_timeout`]).
 
 pub mod accounts;
+pub mod cache;
 pub mod db;
+pub mod profiles;
 pub mod restore;
 pub mod rows;
 pub mod writer;
 
 pub use accounts::AccountError;
+pub use cache::{CacheError, CacheOptions, PlayerProfile, RedisCache};
 pub use db::{Backend, Db, DbError, DbTarget};
+pub use profiles::{CacheCounts, CacheStats, Profiles};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

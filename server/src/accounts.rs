@@ -1,5 +1,6 @@
-//! Player accounts: the [`AccountStore`] trait, the in-memory [`MemoryAccounts`], argon2id
-//! password hashing and the username/password rules.
+//! Player accounts: the [`AccountStore`] trait, the in-memory [`MemoryAccounts`], the
+//! database-backed [`DbAccounts`] (with the Redis profile cache in front), argon2id password
+//! hashing and the username/password rules.
 //!
 //! Hashing and verifying are CPU-heavy (tens of milliseconds, 19 MiB each): HTTP handlers call
 //! [`hash_password`] and [`verify_password`] through `tokio::task::spawn_blocking`, never on an
@@ -8,10 +9,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
+use starforge_persistence::{AccountError, PlayerProfile, Profiles};
 
 /// Shortest allowed username, in characters.
 pub const USERNAME_MIN: usize = 3;
@@ -112,6 +114,67 @@ impl AccountStore for MemoryAccounts {
     }
 }
 
+/// An [`AccountStore`] in the database ([`Profiles`]: Postgres or SQLite, with the Redis
+/// profile cache in front when configured). Accounts survive restarts.
+///
+/// Database failures are logged and reported as [`StoreError::Unavailable`]; Redis failures
+/// never reach the caller (the database answers; see [`Profiles::lookup`]).
+#[derive(Debug, Clone)]
+pub struct DbAccounts {
+    profiles: Arc<Profiles>,
+}
+
+impl DbAccounts {
+    /// A store over `profiles`.
+    pub fn new(profiles: Arc<Profiles>) -> Self {
+        Self { profiles }
+    }
+
+    /// The profiles (for the cache counters: `profiles().stats()`).
+    pub fn profiles(&self) -> &Arc<Profiles> {
+        &self.profiles
+    }
+}
+
+impl From<PlayerProfile> for Account {
+    fn from(p: PlayerProfile) -> Self {
+        Account { username: p.username, player_id: p.player_id, password_hash: p.password_hash }
+    }
+}
+
+impl From<Account> for PlayerProfile {
+    fn from(a: Account) -> Self {
+        PlayerProfile { player_id: a.player_id, username: a.username, password_hash: a.password_hash }
+    }
+}
+
+impl AccountStore for DbAccounts {
+    fn get<'a>(&'a self, username: &'a str) -> StoreFuture<'a, Option<Account>> {
+        Box::pin(async move {
+            match self.profiles.lookup(username).await {
+                Ok(found) => Ok(found.map(Account::from)),
+                Err(error) => {
+                    tracing::error!(%error, "account lookup failed");
+                    Err(StoreError::Unavailable(error.to_string()))
+                }
+            }
+        })
+    }
+
+    fn insert(&self, account: Account) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            match self.profiles.create(&account.into()).await {
+                Ok(()) => Ok(()),
+                Err(AccountError::UsernameTaken(name)) => Err(StoreError::UsernameTaken(name)),
+                Err(error) => {
+                    tracing::error!(%error, "storing an account failed");
+                    Err(StoreError::Unavailable(error.to_string()))
+                }
+            }
+        })
+    }
+}
+
 /// Hashing a password failed (the system random generator failed; never for valid input).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("password hashing failed: {0}")]
@@ -201,17 +264,55 @@ mod tests {
         assert!(validate_password(&"p".repeat(129)).unwrap_err().contains("got 129"));
     }
 
+    /// What every [`AccountStore`] must do: get, insert, case-sensitive names, taken names.
+    async fn store_contract(store: &dyn AccountStore) {
+        let ann = Account { username: "ann".into(), player_id: 7, password_hash: "h".into() };
+        assert_eq!(store.get("ann").await, Ok(None));
+        store.insert(ann.clone()).await.expect("insert");
+        assert_eq!(store.get("ann").await, Ok(Some(ann.clone())));
+        assert_eq!(store.get("Ann").await, Ok(None), "usernames are case-sensitive");
+        let again = Account { player_id: 8, ..ann.clone() };
+        assert_eq!(store.insert(again).await, Err(StoreError::UsernameTaken("ann".into())));
+        assert_eq!(store.get("ann").await, Ok(Some(ann)), "the first account is kept");
+        let bob = Account { username: "bob".into(), player_id: 9, password_hash: "h2".into() };
+        store.insert(bob.clone()).await.expect("insert another");
+        assert_eq!(store.get("bob").await, Ok(Some(bob)));
+    }
+
     #[test]
     fn memory_store_get_and_insert() {
         let store = MemoryAccounts::new();
-        let ann = Account { username: "ann".into(), player_id: 7, password_hash: "h".into() };
-        assert_eq!(block_on(store.get("ann")), Ok(None));
-        block_on(store.insert(ann.clone())).expect("insert");
-        assert_eq!(block_on(store.get("ann")), Ok(Some(ann.clone())));
-        assert_eq!(block_on(store.get("Ann")), Ok(None), "usernames are case-sensitive");
-        let again = Account { player_id: 8, ..ann.clone() };
-        assert_eq!(block_on(store.insert(again)), Err(StoreError::UsernameTaken("ann".into())));
-        assert_eq!(block_on(store.get("ann")), Ok(Some(ann)), "the first account is kept");
-        assert_eq!(store.len(), 1);
+        block_on(store_contract(&store));
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn database_store_behaves_like_the_memory_store() {
+        /// Removes the directory when dropped, also when the test panics.
+        struct TempDir(std::path::PathBuf);
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let dir = TempDir(std::env::temp_dir().join(format!("starforge-dbaccounts-{}-{nanos}", std::process::id())));
+        let target = starforge_persistence::DbTarget::Sqlite(dir.0.join("accounts.db"));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let db = starforge_persistence::Db::connect(&target).await.expect("connect");
+            db.migrate().await.expect("migrate");
+            let store = DbAccounts::new(Arc::new(Profiles::new(db.clone(), None)));
+            store_contract(&store).await;
+            // A duplicate player id is a store failure, not a panic.
+            let clash = Account { username: "cat".into(), player_id: 7, password_hash: "h".into() };
+            assert!(matches!(store.insert(clash).await, Err(StoreError::Unavailable(_))));
+            db.close().await;
+            // Another connection to the same file (a restart) still knows the accounts.
+            let db = starforge_persistence::Db::connect(&target).await.expect("reconnect");
+            let store = DbAccounts::new(Arc::new(Profiles::new(db.clone(), None)));
+            assert_eq!(store.get("bob").await.expect("get").map(|a| a.player_id), Some(9));
+            db.close().await;
+        });
     }
 }
