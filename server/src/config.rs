@@ -61,6 +61,26 @@ pub struct ServerConfig {
     /// Failed logins per IP address per minute before 429 (0 = unlimited; loopback is never limited).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub failed_logins_per_minute: u32,
+    /// Postgres URL (`postgres://user:pass@host:5432/db`) to store the world and accounts in;
+    /// default: the `DATABASE_URL` environment variable, else the SQLite file `--db-path`.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// SQLite file used when no Postgres URL is given (created with its directory if missing).
+    #[arg(long, value_name = "FILE", default_value = "starforge.db")]
+    pub db_path: PathBuf,
+    /// Keep everything in memory: no database, nothing saved (benchmarks, tests, throwaway runs).
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Redis URL for the login cache, leaderboard and market ticker; default: `REDIS_URL`;
+    /// unset runs without Redis.
+    #[arg(long, value_name = "URL", env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (several servers can share one Redis).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub redis_prefix: String,
+    /// Longest wait at shutdown for the database to confirm the final state (seconds).
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_interval)]
+    pub shutdown_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -94,6 +114,12 @@ impl Default for ServerConfig {
             offline: false,
             signups_per_minute: 10,
             failed_logins_per_minute: 20,
+            database_url: None,
+            db_path: PathBuf::from("starforge.db"),
+            ephemeral: false,
+            redis_url: None,
+            redis_prefix: String::new(),
+            shutdown_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -20,6 +20,7 @@ use starforge_systems::worldgen::{GenParams, generate_world};
 
 pub mod accounts;
 pub mod config;
+pub mod feed;
 pub mod gate;
 pub mod hot_reload;
 pub mod http;
@@ -29,6 +30,7 @@ pub mod observe;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod status;
+pub mod storage;
 #[cfg(test)]
 mod test_support;
 pub mod tick_timing;
@@ -39,12 +41,44 @@ pub use config::ServerConfig;
 pub use shutdown::{ShutdownFlag, spawn_signal_listener};
 pub use tuning_dir::{LoadError, read_tuning_dir};
 
-/// Builds the headless server app with a generated world, ready to `run()`.
+/// Builds the headless server app with a generated world and nothing saved, ready to `run()`
+/// (tests and benchmarks; the binary uses [`build_persistent_app`]).
 ///
 /// `--tick-hz` (if given) replaces `tuning.world.tick_hz`, so systems that read the tick
 /// rate from [`Tuning`] agree with `Time<Fixed>`. Tests may also drive it directly with
 /// `app.world_mut().run_schedule(FixedMain)`.
-pub fn build_app(config: &ServerConfig, mut tuning: Tuning) -> App {
+pub fn build_app(config: &ServerConfig, tuning: Tuning) -> App {
+    let mut app = base_app(config, tuning);
+    generate_world(app.world_mut(), &gen_params(config));
+    app
+}
+
+/// Builds the server app over `storage`: the saved world restored (or a new one generated
+/// and saved), persistence on. Without storage (`--ephemeral`) the same as [`build_app`].
+pub fn build_persistent_app(
+    config: &ServerConfig,
+    tuning: Tuning,
+    storage: Option<&mut storage::Storage>,
+) -> anyhow::Result<App> {
+    let Some(storage) = storage else { return Ok(build_app(config, tuning)) };
+    let mut app = base_app(config, tuning);
+    let params = gen_params(config);
+    storage::install(&mut app, storage, config, |world| generate_world(world, &params))?;
+    Ok(app)
+}
+
+fn gen_params(config: &ServerConfig) -> GenParams {
+    GenParams {
+        seed: config.seed,
+        systems: config.systems,
+        ships: config.ships,
+        colonies: config.colonies,
+        resting_orders: config.resting_orders,
+    }
+}
+
+/// The app with every plugin and no world yet.
+fn base_app(config: &ServerConfig, mut tuning: Tuning) -> App {
     if let Some(hz) = config.tick_hz {
         tuning.world.tick_hz = hz;
     }
@@ -65,14 +99,6 @@ pub fn build_app(config: &ServerConfig, mut tuning: Tuning) -> App {
         shutdown::ShutdownPlugin,
         hot_reload::TuningReloadPlugin { dir: config.tuning.clone(), tick_hz_override: config.tick_hz },
     ));
-    let params = GenParams {
-        seed: config.seed,
-        systems: config.systems,
-        ships: config.ships,
-        colonies: config.colonies,
-        resting_orders: config.resting_orders,
-    };
-    generate_world(app.world_mut(), &params);
     app
 }
 
@@ -88,8 +114,16 @@ pub struct Network {
 
 /// Binds the UDP socket and the HTTP server and adds the network systems to `app`.
 ///
-/// Accounts live in memory (`accounts::MemoryAccounts`) until the persistence issue.
-pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Network> {
+/// `accounts` is where logins look players up: `accounts::DbAccounts` over the database (the
+/// binary), or `accounts::MemoryAccounts` (tests, `--ephemeral`). `cache` (the login cache's
+/// counters) and the writer's state, if the app persists, are reported on `/metrics` and
+/// `/health`.
+pub fn start_network(
+    app: &mut App,
+    config: &ServerConfig,
+    accounts: std::sync::Arc<dyn accounts::AccountStore>,
+    cache: Option<std::sync::Arc<starforge_persistence::CacheStats>>,
+) -> anyhow::Result<Network> {
     use std::sync::Arc;
 
     use anyhow::Context;
@@ -136,7 +170,7 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
     let timeout = i32::try_from(tuning.network.client_timeout_s).unwrap_or(10);
     let tokens = Arc::new(token::TokenIssuer::new(key, protocol_id, udp, TOKEN_EXPIRY_S, timeout));
     let state = http::HttpState {
-        accounts: Arc::new(accounts::MemoryAccounts::new()),
+        accounts,
         gate,
         tokens,
         metrics: metrics.clone(),
@@ -150,6 +184,7 @@ pub fn start_network(app: &mut App, config: &ServerConfig) -> anyhow::Result<Net
         },
     };
     let http = http::spawn_http(config.http, state).with_context(|| format!("cannot serve HTTP on {}", config.http))?;
+    storage::add_reporting(app, storage::PersistReport { metrics: metrics.clone(), health: health.clone(), cache });
     app.insert_resource(net::NetServer::new(galaxy, renet, transport, requests, metrics.clone(), health));
     app.add_plugins((net::NetPlugin, observe::ObservePlugin(metrics.clone())));
     Ok(Network { http, udp, metrics })

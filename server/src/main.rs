@@ -2,13 +2,18 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use bevy_app::AppExit;
 use clap::Parser;
 use starforge_components::tuning::Tuning;
+use starforge_server::accounts::{AccountStore, DbAccounts, MemoryAccounts};
 use starforge_server::hot_reload::TuningWatcher;
-use starforge_server::{ServerConfig, ShutdownFlag, build_app, read_tuning_dir, spawn_signal_listener, start_network};
+use starforge_server::{
+    ServerConfig, ShutdownFlag, build_persistent_app, feed, read_tuning_dir, spawn_signal_listener, start_network,
+    storage,
+};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -31,15 +36,29 @@ fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal()).init();
 
     let tuning = read_tuning_dir(&config.tuning).context("cannot start")?;
-    let mut app = build_app(config, tuning);
-    let network = if config.offline { None } else { Some(start_network(&mut app, config).context("cannot start")?) };
+    let mut storage = storage::open_storage(config).context("cannot start")?;
+    let mut app = build_persistent_app(config, tuning, storage.as_mut()).context("cannot start")?;
+    let (accounts, cache): (Arc<dyn AccountStore>, _) = match &storage {
+        Some(s) => (Arc::new(DbAccounts::new(s.profiles.clone())), Some(s.profiles.stats())),
+        None => (Arc::new(MemoryAccounts::new()), None),
+    };
+    if let Some(s) = &storage {
+        feed::add_redis_feed(&mut app, s);
+    }
+    let network = if config.offline {
+        None
+    } else {
+        Some(start_network(&mut app, config, accounts, cache).context("cannot start")?)
+    };
     let flag: ShutdownFlag = app.world().resource::<ShutdownFlag>().clone();
     spawn_signal_listener(flag).context("cannot install SIGINT/SIGTERM handlers")?;
     let world = app.world();
     info!(
-        "starforge started: seed={} tick_hz={} tuning={} hot_reload={}",
-        config.seed,
+        "starforge started: seed={} tick={} tick_hz={} storage={} tuning={} hot_reload={}",
+        world.resource::<starforge_components::sim::WorldSeed>().0,
+        world.resource::<starforge_components::sim::SimTick>().0,
         world.resource::<Tuning>().world.tick_hz,
+        storage.as_ref().map_or_else(|| "none (--ephemeral)".to_owned(), |s| format!("{:?}", s.target)),
         config.tuning.display(),
         if world.resource::<TuningWatcher>().is_watching() { "on" } else { "off" },
     );

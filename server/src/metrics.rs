@@ -93,6 +93,8 @@ pub struct Metrics {
     snapshot_bytes: AtomicU64,
     snapshot_entity_updates: AtomicU64,
     snapshot_moving_updates: AtomicU64,
+    /// Gauges and counters set from outside (persistence, login cache): name → (kind, help, value).
+    extra: Mutex<BTreeMap<&'static str, (&'static str, &'static str, f64)>>,
 }
 
 impl Default for Metrics {
@@ -133,7 +135,14 @@ impl Metrics {
             snapshot_bytes: AtomicU64::new(0),
             snapshot_entity_updates: AtomicU64::new(0),
             snapshot_moving_updates: AtomicU64::new(0),
+            extra: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Sets a metric owned elsewhere (e.g. persistence) to `value`; `kind` is `gauge` or
+    /// `counter` (then `value` is the running total).
+    pub fn set_gauge(&self, name: &'static str, kind: &'static str, help: &'static str, value: f64) {
+        lock(&self.extra).insert(name, (kind, help, value));
     }
 
     /// Whole-tick wall time; also kept in a window of the last [`TICK_WINDOW`] ticks for
@@ -306,6 +315,10 @@ impl Metrics {
             "Moving-entity updates in snapshots sent.",
             &self.snapshot_moving_updates,
         );
+        for (name, (kind, help, value)) in lock(&self.extra).iter() {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", fmt_f64(*value));
+        }
         out
     }
 }

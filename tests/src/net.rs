@@ -53,7 +53,8 @@ impl Server {
         let period = Duration::from_secs_f64(1.0 / f64::from(tuning.world.tick_hz));
         let mut app = build_app(&config, tuning);
         app.insert_resource(TimeUpdateStrategy::ManualDuration(period));
-        let net = start_network(&mut app, &config).expect("network starts");
+        let accounts = std::sync::Arc::new(starforge_server::accounts::MemoryAccounts::new());
+        let net = start_network(&mut app, &config, accounts, None).expect("network starts");
         app.finish();
         app.cleanup();
         app.update(); // starts the clock

@@ -1,0 +1,245 @@
+//! The server's storage: the database (Postgres when `--database-url`/`DATABASE_URL` is set,
+//! else the SQLite file `--db-path`), the saved world, the writer, accounts and Redis.
+//!
+//! Startup ([`open_storage`]): connect (5 s timeout), run migrations (a failure stops startup
+//! with the migration's name and reason), read the saved world if there is one. Then
+//! [`install`] restores that world into the app, or generates one from the seed, and starts
+//! the writer; accounts whose empire was never saved (the server stopped between the account's
+//! creation and the next flush) get their starting empire back under their old id.
+//!
+//! Each frame [`report`] turns the writer's state into `/health` (degraded while the database
+//! is unreachable or failing) and `/metrics` gauges.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use bevy_app::prelude::*;
+use bevy_ecs::prelude::{Res, Resource, World};
+use bevy_ecs::schedule::IntoScheduleConfigs;
+use starforge_components::prelude::*;
+use starforge_persistence::restore::{self, LoadedWorld};
+use starforge_persistence::writer::{WriterOptions, WriterState};
+use starforge_persistence::{
+    CacheOptions, CacheStats, Db, DbTarget, PendingChanges, PersistAfter, PersistencePlugin, Persister, Profiles,
+    RedisCache,
+};
+use starforge_systems::SimSystems;
+use tracing::{info, warn};
+
+use crate::ServerConfig;
+
+/// An open database with what it holds.
+pub struct Storage {
+    /// The runtime the writer, the pool's connections and the Redis connection live on.
+    pub runtime: Arc<tokio::runtime::Runtime>,
+    /// The database.
+    pub db: Db,
+    /// Where it is (for logs; passwords hidden by its `Debug`).
+    pub target: DbTarget,
+    /// The saved world, until [`install`] consumes it.
+    pub loaded: Option<LoadedWorld>,
+    /// Accounts with the login cache in front.
+    pub profiles: Arc<Profiles>,
+    /// The Redis connection, if configured.
+    pub cache: Option<RedisCache>,
+}
+
+/// Connects to the configured database and reads what it holds; `None` with `--ephemeral`.
+pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
+    if config.ephemeral {
+        warn!("--ephemeral: nothing is saved; the world and all accounts are lost when the server stops");
+        return Ok(None);
+    }
+    let target = DbTarget::from_url_or(config.database_url.clone(), &config.db_path);
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("persist")
+            .enable_all()
+            .build()
+            .context("cannot start the persistence runtime")?,
+    );
+    let db = runtime.block_on(Db::connect(&target)).context("cannot open the database")?;
+    runtime.block_on(db.migrate()).context("database migrations failed")?;
+    let loaded = runtime.block_on(restore::load(&db)).context("cannot read the saved world")?;
+    let cache = match config.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        None => None,
+        Some(url) => {
+            let _guard = runtime.enter();
+            let cache = RedisCache::open(url, &config.redis_prefix, CacheOptions::default())
+                .context("bad Redis URL (--redis-url / REDIS_URL)")?;
+            match runtime.block_on(cache.ping()) {
+                Ok(()) => info!("Redis at {}: login cache, leaderboard and ticker on", cache.location()),
+                Err(e) => warn!("Redis unreachable ({e}); logins use the database until it answers"),
+            }
+            Some(cache)
+        }
+    };
+    let profiles = Arc::new(Profiles::new(db.clone(), cache.clone()));
+    Ok(Some(Storage { runtime, db, target, loaded, profiles, cache }))
+}
+
+/// Restores the saved world into `app` (or generates one with `generate`), adds persistence
+/// and starts the writer.
+pub fn install(
+    app: &mut App,
+    storage: &mut Storage,
+    config: &ServerConfig,
+    generate: impl FnOnce(&mut World),
+) -> anyhow::Result<()> {
+    app.add_plugins(PersistencePlugin);
+    app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
+    let world = app.world_mut();
+    let (batch, tick) = match storage.loaded.take() {
+        Some(loaded) => {
+            let (batch, tick, entities) = (loaded.batch, loaded.meta.tick, loaded.records.len());
+            restore::apply(world, loaded).context("cannot restore the saved world")?;
+            info!(
+                tick,
+                batch,
+                entities,
+                seed = world.resource::<WorldSeed>().0,
+                "restored the world from {:?} (generation flags such as --seed and --systems are ignored)",
+                storage.target
+            );
+            let respawned = reconcile_accounts(world, storage)?;
+            // Everything restored counts as "added" at the first collection; the database holds
+            // it already, so that collection is dropped (unless accounts were reconciled: then
+            // it is written again, which is harmless).
+            world.resource_mut::<PendingChanges>().discard_next = respawned == 0;
+            (batch, tick)
+        }
+        None => {
+            generate(world);
+            info!("new world generated from seed {}; it is saved at the first flush", config.seed);
+            (0, world.resource::<SimTick>().0)
+        }
+    };
+    let mut persister =
+        Persister::start(storage.runtime.clone(), storage.db.clone(), WriterOptions::default(), batch, tick);
+    persister.shutdown_timeout = config.shutdown_timeout;
+    app.insert_resource(persister);
+    Ok(())
+}
+
+/// Gives every account whose empire is missing from the restored world its starting empire
+/// back, under its old id. Returns how many were recreated.
+fn reconcile_accounts(world: &mut World, storage: &Storage) -> anyhow::Result<usize> {
+    let accounts = storage.runtime.block_on(restore::account_ids(&storage.db)).context("cannot list accounts")?;
+    let mut respawned = 0;
+    for (id, name) in accounts {
+        let id = EntityId(id);
+        if world.resource::<EntityIndex>().get(id).is_some() {
+            continue;
+        }
+        // An id the allocator never reached (the world was saved before it was handed out):
+        // move the allocator past it so it is never given to anything else.
+        let next = world.resource::<IdAllocator>().next;
+        if id.0 >= next {
+            world.resource_mut::<IdAllocator>().next = id.0 + 1;
+        }
+        starforge_systems::spawn::respawn_player_empire(world, &name, id)
+            .map_err(|e| anyhow::anyhow!("cannot recreate the empire of account {name:?} ({}): {e}", id.0))?;
+        warn!(player = id.0, %name, "the account's empire was not saved before the last stop; starting empire recreated");
+        respawned += 1;
+    }
+    Ok(respawned)
+}
+
+/// What [`report`] writes to.
+#[derive(Resource, Clone)]
+pub struct PersistReport {
+    /// `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `/health`.
+    pub health: Arc<crate::http::HealthState>,
+    /// Login cache counters, if accounts are in the database.
+    pub cache: Option<Arc<CacheStats>>,
+}
+
+/// Writer state → `/health` and `/metrics` (every frame, in `Last`).
+pub fn report(
+    report: Option<Res<PersistReport>>,
+    persister: Option<Res<Persister>>,
+    pending: Option<Res<PendingChanges>>,
+    tuning: Res<Tuning>,
+    tick: Res<SimTick>,
+) {
+    let (Some(report), Some(persister)) = (report, persister) else { return };
+    let status = persister.status().snapshot();
+    let m = &report.metrics;
+    let state = match &status.state {
+        WriterState::Healthy => 0.0,
+        WriterState::Retrying { .. } => 1.0,
+        WriterState::Failed { .. } => 2.0,
+    };
+    m.set_gauge(
+        "starforge_persist_state",
+        "gauge",
+        "Database writer: 0 healthy, 1 retrying, 2 failed (simulation halted).",
+        state,
+    );
+    m.set_gauge(
+        "starforge_persist_confirmed_tick",
+        "gauge",
+        "Tick of the newest state the database holds.",
+        status.confirmed_tick as f64,
+    );
+    m.set_gauge(
+        "starforge_persist_lag_ticks",
+        "gauge",
+        "Ticks since the state the database holds.",
+        tick.0.saturating_sub(status.confirmed_tick) as f64,
+    );
+    m.set_gauge(
+        "starforge_persist_pending_entities",
+        "gauge",
+        "Entities changed since the last flush.",
+        pending.map_or(0, |p| p.len()) as f64,
+    );
+    m.set_gauge("starforge_persist_rows_total", "counter", "Rows written to the database.", status.rows as f64);
+    m.set_gauge("starforge_persist_batches_total", "counter", "Batches (transactions) written.", status.batches as f64);
+    m.set_gauge("starforge_persist_failures_total", "counter", "Failed write attempts.", status.failures as f64);
+    m.set_gauge(
+        "starforge_persist_flush_seconds",
+        "gauge",
+        "Duration of the last write transaction.",
+        status.last_flush_ms / 1000.0,
+    );
+    if let Some(cache) = &report.cache {
+        let c = cache.snapshot();
+        m.set_gauge("starforge_login_cache_hits_total", "counter", "Login lookups answered by Redis.", c.hits as f64);
+        m.set_gauge(
+            "starforge_login_cache_misses_total",
+            "counter",
+            "Login lookups Redis did not have.",
+            c.misses as f64,
+        );
+        m.set_gauge(
+            "starforge_login_cache_errors_total",
+            "counter",
+            "Login lookups where Redis failed (the database answered).",
+            c.errors as f64,
+        );
+    }
+    let interval = tuning.world.flush_interval_ticks();
+    let degraded = match &status.state {
+        WriterState::Failed { error } => {
+            Some(format!("persistence failed, simulation halted until the database accepts writes: {error}"))
+        }
+        WriterState::Retrying { attempts, error } => Some(format!(
+            "database unreachable ({attempts} failed attempts, retrying): {error}; the game runs, changes since tick {} are kept in memory",
+            status.confirmed_tick
+        )),
+        WriterState::Healthy if tick.0.saturating_sub(status.confirmed_tick) > 10 * interval + 20 => {
+            Some(format!("database writes lag: it holds tick {} of {}", status.confirmed_tick, tick.0))
+        }
+        WriterState::Healthy => None,
+    };
+    report.health.set_degraded(degraded);
+}
+
+/// Adds [`report`] (call after the network is up).
+pub fn add_reporting(app: &mut App, report_to: PersistReport) {
+    app.insert_resource(report_to).add_systems(Last, report);
+}
