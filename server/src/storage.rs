@@ -112,6 +112,8 @@ pub fn install(
         None => {
             generate(world);
             info!("new world generated from seed {}; it is saved at the first flush", config.seed);
+            // Accounts without a saved world: the server stopped before its first flush.
+            reconcile_accounts(world, storage)?;
             (0, world.resource::<SimTick>().0)
         }
     };
@@ -129,8 +131,16 @@ fn reconcile_accounts(world: &mut World, storage: &Storage) -> anyhow::Result<us
     let mut respawned = 0;
     for (id, name) in accounts {
         let id = EntityId(id);
-        if world.resource::<EntityIndex>().get(id).is_some() {
-            continue;
+        if let Some(e) = world.resource::<EntityIndex>().get(id) {
+            if world.get::<Empire>(e).is_some() {
+                continue;
+            }
+            anyhow::bail!(
+                "account {name:?} names entity {}, which is not an empire: the saved world and the accounts \
+                 disagree (a partially restored database, or generation flags changed before the first save); \
+                 refusing to start rather than give that player someone else's entity",
+                id.0
+            );
         }
         // An id the allocator never reached (the world was saved before it was handed out):
         // move the allocator past it so it is never given to anything else.

@@ -244,3 +244,62 @@ fn kill_9_loses_at_most_one_flush_interval() {
     assert!(restored + interval + 2 >= last_seen, "restored tick {restored}, last seen {last_seen}");
     assert!(restored <= last_seen + 10, "restored tick {restored} is after the kill (last seen {last_seen})");
 }
+
+/// `http://ADDR` from the "listening: http://ADDR (...)" line.
+fn login_url(server: &mut Server) -> String {
+    let line = server.wait_for("listening: http://", Duration::from_secs(60));
+    let at = line.find("http://").expect("url");
+    line[at..].split_whitespace().next().expect("url").to_owned()
+}
+
+#[test]
+fn accounts_and_their_empires_survive_a_restart() {
+    use starforge_shared::client::{SdkError, login};
+    let db = TempDb::new("accounts");
+    let mut server = Server::start_with_db(&PERSIST_ARGS, &shipped_tuning(), &db.file());
+    let url = login_url(&mut server);
+    let first = login(&url, "ada", "correct horse battery").expect("first login creates the player");
+    assert!(first.created);
+    server.wait_for("tick_ms mean=", Duration::from_secs(60));
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(60)).success(), "{}", server.output());
+    drop(server);
+
+    let mut again = Server::start_with_db(&PERSIST_ARGS, &shipped_tuning(), &db.file());
+    let url = login_url(&mut again);
+    let back = login(&url, "ada", "correct horse battery").expect("the account survived");
+    assert!(!back.created, "the same account, not a new one");
+    assert_eq!(back.player_id, first.player_id, "the same player and empire");
+    let wrong = login(&url, "ada", "wrong password!!");
+    assert!(matches!(wrong, Err(SdkError::Refused { status: 401, .. })), "{wrong:?}");
+    let out = again.output();
+    assert!(!out.contains("starting empire recreated"), "the empire was saved, not recreated:\n{out}");
+}
+
+#[test]
+fn an_account_whose_empire_was_never_saved_gets_it_back_under_the_same_id() {
+    use starforge_shared::client::login;
+    let db = TempDb::new("respawn");
+    // A long flush interval: the kill comes before the new empire is ever written.
+    let tuning = std::env::temp_dir().join(format!("starforge-bin-tuning-{}", std::process::id()));
+    std::fs::create_dir_all(&tuning).expect("temp dir");
+    for (name, text) in starforge_components::tuning::BUILTIN_FILES {
+        let text = text.replacen("flush_interval_s: 1.0", "flush_interval_s: 60.0", 1);
+        std::fs::write(tuning.join(name), text).expect("write");
+    }
+    let tuning_dir = tuning.display().to_string();
+    let mut server = Server::start_with_db(&PERSIST_ARGS, &tuning_dir, &db.file());
+    let url = login_url(&mut server);
+    let first = login(&url, "grace", "correct horse battery").expect("login");
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(30));
+    drop(server);
+
+    let mut again = Server::start_with_db(&PERSIST_ARGS, &tuning_dir, &db.file());
+    let url = login_url(&mut again);
+    let out = again.output();
+    let _ = std::fs::remove_dir_all(&tuning);
+    assert!(out.contains("starting empire recreated"), "{out}");
+    let back = login(&url, "grace", "correct horse battery").expect("login after the crash");
+    assert_eq!(back.player_id, first.player_id, "the account keeps its id");
+}
