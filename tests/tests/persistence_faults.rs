@@ -12,6 +12,7 @@
 //! `STARFORGE_REQUIRE_SERVICES=1`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy_app::{App, FixedMain};
@@ -107,6 +108,36 @@ fn assert_database_equals_world(rt: &tokio::runtime::Runtime, pg: &TestPg, app: 
     rt.block_on(direct.close());
 }
 
+/// A generated world persisted to a fresh Postgres database through a [`Proxy`], run for a
+/// while and flushed (the database confirmed it).
+struct ProxiedRun {
+    app: App,
+    db: Db,
+    proxy: Proxy,
+    pg: TestPg,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl ProxiedRun {
+    /// `None` if Postgres is absent (and not required). The writer has a one-batch queue and
+    /// gives an attempt up after `attempt_timeout`.
+    fn start(seed: u64, attempt_timeout: Duration) -> Option<ProxiedRun> {
+        let rt = runtime();
+        let pg = rt.block_on(TestPg::create())?;
+        let proxy = rt.block_on(Proxy::start(pg.upstream()));
+        let db = connect(&rt, &pg.target_via(&proxy));
+        let mut app = generated(seed);
+        let options = quick_options(1, attempt_timeout);
+        app.insert_resource(Persister::start(rt.clone(), db.clone(), options, 0, 0));
+        for _ in 0..50 {
+            step(&mut app);
+        }
+        flush_and_confirm(&mut app);
+        assert_eq!(status(&app).state, WriterState::Healthy);
+        Some(ProxiedRun { app, db, proxy, pg, rt })
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Outage {
     /// Connections are closed and refused.
@@ -118,19 +149,10 @@ enum Outage {
 /// Postgres goes away mid-run and comes back: the simulation keeps running, the writer
 /// retries, and afterwards the database equals the world.
 fn outage_then_recovery(outage: Outage) {
-    let rt = runtime();
-    let Some(pg) = rt.block_on(TestPg::create()) else { return };
-    let proxy = rt.block_on(Proxy::start(pg.upstream()));
-    let db = connect(&rt, &pg.target_via(&proxy));
-    let mut app = generated(11);
-    let options = quick_options(1, Duration::from_secs(2));
-    app.insert_resource(Persister::start(rt.clone(), db.clone(), options, 0, 0));
-    for _ in 0..50 {
-        step(&mut app);
-    }
-    flush_and_confirm(&mut app);
+    let Some(ProxiedRun { mut app, db, proxy, pg, rt }) = ProxiedRun::start(11, Duration::from_secs(2)) else {
+        return;
+    };
     let before = status(&app);
-    assert_eq!(before.state, WriterState::Healthy);
 
     match outage {
         Outage::Cut => proxy.cut(),
@@ -276,18 +298,10 @@ fn a_refusing_database_halts_the_simulation_until_it_is_fixed() {
 /// missing.
 #[test]
 fn a_stuck_writer_keeps_the_newest_state_of_every_entity() {
-    let rt = runtime();
-    let Some(pg) = rt.block_on(TestPg::create()) else { return };
-    let proxy = rt.block_on(Proxy::start(pg.upstream()));
-    let db: Db = connect(&rt, &pg.target_via(&proxy));
-    let mut app = generated(13);
-    // Long enough that the stuck batch is never given up during the test.
-    let options = quick_options(1, Duration::from_secs(600));
-    app.insert_resource(Persister::start(rt.clone(), db.clone(), options, 0, 0));
-    for _ in 0..40 {
-        step(&mut app);
-    }
-    flush_and_confirm(&mut app);
+    // An attempt timeout long enough that the stuck batch is never given up during the test.
+    let Some(ProxiedRun { mut app, db, proxy, pg, rt }) = ProxiedRun::start(13, Duration::from_secs(600)) else {
+        return;
+    };
     let before = status(&app);
 
     proxy.stall();
