@@ -1,52 +1,22 @@
 //! The Redis cache and login hydration against real services: Redis on 127.0.0.1:6379 (each
 //! test under its own random key prefix, whose keys are deleted afterwards), Postgres on
 //! 127.0.0.1:5432 (a fresh database per test, dropped afterwards) and SQLite temporary files.
-//! Outages are simulated with local sockets: a closed port (Redis down) and a listener that
-//! accepts connections and never answers (Redis stalled).
+//! Outages are simulated with local sockets: a closed port (Redis down) and the shared test
+//! `Proxy` (`tests/src/services.rs`), stalled (accepts connections, never answers) or cut.
 //!
 //! When Redis or Postgres is not reachable, the tests needing it print "skipped: ..." and pass,
 //! unless `STARFORGE_REQUIRE_SERVICES=1`, which makes them fail.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
 use starforge_persistence::{
     AccountError, CacheCounts, CacheError, CacheOptions, Db, DbTarget, PlayerProfile, Profiles, RedisCache,
 };
 
-/// How long a test waits for something that should happen at once (a guard against hanging,
-/// not a measurement).
-const PATIENCE: Duration = Duration::from_secs(10);
-
-fn redis_url() -> String {
-    std::env::var("STARFORGE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn postgres_server() -> String {
-    std::env::var("STARFORGE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-fn random_suffix() -> String {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher
-        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
-}
-
-fn skip<T>(service: &str, location: &str, reason: &str) -> Option<T> {
-    if std::env::var("STARFORGE_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("{service} not reachable at {location} and STARFORGE_REQUIRE_SERVICES=1: {reason}");
-    }
-    println!("skipped: {service} not reachable at {location}: {reason}");
-    None
-}
+#[path = "../../tests/src/services.rs"]
+mod services;
+use services::{PATIENCE, Proxy, TestPg, TestRedis, TestSqlite, closed_port};
 
 fn profile(player_id: u64, username: &str) -> PlayerProfile {
     PlayerProfile {
@@ -56,167 +26,10 @@ fn profile(player_id: u64, username: &str) -> PlayerProfile {
     }
 }
 
-/// A key prefix of its own on the test Redis; every key under it is deleted when this is
-/// dropped, also when the test panics.
-struct TestRedis {
-    prefix: String,
-    client: redis::Client,
-}
-
-impl TestRedis {
-    /// A cache with its own prefix and `ttl`; `None` (after printing why) if Redis is not
-    /// reachable and services are not required.
-    async fn create(ttl: Duration) -> Option<(TestRedis, RedisCache)> {
-        let url = redis_url();
-        let prefix = format!("starforge-test-{}:", random_suffix());
-        // Generous timeouts against the real Redis: a loaded test machine must not turn a slow
-        // answer into a counted error. Timeouts are tested with the stalled listener.
-        let options = CacheOptions { profile_ttl: ttl, response_timeout: PATIENCE, connect_timeout: PATIENCE };
-        let cache = match RedisCache::connect_with(&url, &prefix, options).await {
-            Ok(cache) => cache,
-            Err(error) => return skip("Redis", &url, &error.to_string()),
-        };
-        let client = redis::Client::open(url.as_str()).expect("the URL parsed once already");
-        Some((TestRedis { prefix, client }, cache))
-    }
-
-    async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        self.client.get_multiplexed_async_connection().await.expect("test connection to Redis")
-    }
-
-    /// Every key under the prefix (SCAN, so it works on a busy shared Redis).
-    fn keys(&self) -> Vec<String> {
-        let mut conn = self.client.get_connection_with_timeout(PATIENCE).expect("test connection to Redis");
-        let mut keys: Vec<String> = redis::cmd("SCAN")
-            .cursor_arg(0)
-            .arg("MATCH")
-            .arg(format!("{}*", self.prefix))
-            .arg("COUNT")
-            .arg(1000)
-            .clone()
-            .iter(&mut conn)
-            .expect("SCAN")
-            .collect::<Result<_, _>>()
-            .expect("SCAN");
-        keys.sort();
-        keys.dedup();
-        keys
-    }
-
-    /// Deletes every key under the prefix: what an operator wiping Redis does.
-    fn wipe(&self) -> usize {
-        let keys = self.keys();
-        if keys.is_empty() {
-            return 0;
-        }
-        let mut conn = self.client.get_connection_with_timeout(PATIENCE).expect("test connection to Redis");
-        redis::cmd("DEL").arg(&keys).query(&mut conn).expect("DEL")
-    }
-
-    async fn ttl(&self, key: &str) -> i64 {
-        redis::cmd("TTL").arg(key).query_async(&mut self.conn().await).await.expect("TTL")
-    }
-
-    async fn get(&self, key: &str) -> Option<String> {
-        redis::cmd("GET").arg(key).query_async(&mut self.conn().await).await.expect("GET")
-    }
-
-    async fn set(&self, key: &str, value: &str) {
-        redis::cmd("SET").arg(key).arg(value).exec_async(&mut self.conn().await).await.expect("SET");
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        // Synchronous client: Drop cannot await. A failure here must not hide the test's own.
-        let keys = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.wipe()));
-        if keys.is_err() {
-            eprintln!("warning: could not delete the test keys {}*", self.prefix);
-        }
-    }
-}
-
-/// A fresh Postgres database, dropped (with `FORCE`) when this is dropped.
-struct TestPg {
-    name: String,
-}
-
-impl TestPg {
-    async fn create() -> Option<TestPg> {
-        let admin_url = format!("{}/postgres", postgres_server());
-        let admin = PgConnectOptions::from_str(&admin_url).expect("admin URL parses");
-        let mut conn = match tokio::time::timeout(Duration::from_secs(3), admin.connect()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(error)) => return skip("Postgres", &admin_url, &error.to_string()),
-            Err(_) => return skip("Postgres", &admin_url, "no answer within 3 s"),
-        };
-        let name = format!("starforge_test_{}", random_suffix());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
-        let _ = conn.close().await;
-        Some(TestPg { name })
-    }
-
-    fn target(&self) -> DbTarget {
-        DbTarget::Postgres(format!("{}/{}", postgres_server(), self.name))
-    }
-}
-
-impl Drop for TestPg {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async move {
-                let admin = PgConnectOptions::from_str(&format!("{}/postgres", postgres_server()))?;
-                let mut conn = admin.connect().await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: could not drop test database {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-/// A SQLite file in a fresh temporary directory, removed when this is dropped.
-struct TestSqlite {
-    dir: PathBuf,
-}
-
-impl TestSqlite {
-    fn new() -> TestSqlite {
-        TestSqlite { dir: std::env::temp_dir().join(format!("starforge-cache-test-{}", random_suffix())) }
-    }
-
-    fn target(&self) -> DbTarget {
-        DbTarget::Sqlite(self.dir.join("starforge.db"))
-    }
-}
-
-impl Drop for TestSqlite {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 async fn migrated(target: &DbTarget) -> Db {
     let db = Db::connect(target).await.expect("connect");
     db.migrate().await.expect("migrate");
     db
-}
-
-/// A port on which nothing listens (bound once, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
 
 #[tokio::test]
@@ -333,14 +146,9 @@ async fn redis_down_means_the_database_answers() {
 #[tokio::test]
 async fn stalled_redis_means_the_database_answers() {
     // Accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("redis://{}", listener.local_addr().expect("addr"));
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
+    let proxy = Proxy::start(format!("127.0.0.1:{}", closed_port())).await;
+    proxy.stall();
+    let url = format!("redis://{}", proxy.addr);
 
     let file = TestSqlite::new();
     let db = migrated(&file.target()).await;
@@ -359,7 +167,7 @@ async fn stalled_redis_means_the_database_answers() {
     assert!(matches!(&error, CacheError::Timeout { after, .. } if *after == options.response_timeout), "{error:?}");
     let error = cache.publish_ticker("{}").await.expect_err("stalled");
     assert!(matches!(error, CacheError::Timeout { .. }), "{error:?}");
-    holder.abort();
+    drop(proxy);
     db.close().await;
 }
 
@@ -449,67 +257,11 @@ async fn ticker_messages_reach_subscribers() {
     assert_eq!(received.get_payload::<String>().expect("text payload"), message);
 }
 
-/// A TCP proxy to the test Redis that the test can cut (open connections are closed, new
-/// ones are accepted and closed at once) and restore.
-struct CutProxy {
-    addr: std::net::SocketAddr,
-    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-    acceptor: tokio::task::JoinHandle<()>,
-}
-
-impl CutProxy {
-    async fn start(upstream: String) -> CutProxy {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (task_open, task_links) = (open.clone(), links.clone());
-        let acceptor = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !task_open.load(Ordering::SeqCst) {
-                    continue; // dropped: closed at once
-                }
-                let upstream = upstream.clone();
-                let link = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                task_links.lock().expect("links").push(link);
-            }
-        });
-        CutProxy { addr, open, links, acceptor }
-    }
-
-    fn cut(&self) {
-        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
-        for link in self.links.lock().expect("links").drain(..) {
-            link.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Drop for CutProxy {
-    fn drop(&mut self) {
-        self.cut();
-        self.acceptor.abort();
-    }
-}
-
 #[tokio::test]
 async fn the_cache_comes_back_after_an_outage() {
     let Some((redis, direct)) = TestRedis::create(Duration::from_secs(3600)).await else { return };
-    let upstream = redis.client.get_connection_info().addr().to_string();
-    let proxy = CutProxy::start(upstream.clone()).await;
-    // The test URL with the proxy's address instead of Redis' (password and database kept).
-    let proxied_url = redis_url().replacen(&upstream, &proxy.addr.to_string(), 1);
-    assert_ne!(proxied_url, redis_url(), "the URL names {upstream}");
+    let proxy = Proxy::start(redis.upstream()).await;
+    let proxied_url = redis.url_via(&proxy);
     let file = TestSqlite::new();
     let db = migrated(&file.target()).await;
     let options = CacheOptions { response_timeout: PATIENCE, connect_timeout: PATIENCE, ..CacheOptions::default() };

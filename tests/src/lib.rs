@@ -5,6 +5,7 @@
 //! The tests live in `tests/tests/`; this library holds their shared helpers.
 
 pub mod net;
+pub mod persist;
 pub mod services;
 
 use std::path::{Path, PathBuf};

@@ -4,70 +4,12 @@
 //! Postgres tests print "skipped: ..." when Postgres is absent, unless
 //! `STARFORGE_REQUIRE_SERVICES=1`.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use bevy_app::{App, FixedMain, FixedUpdate};
-use bevy_ecs::schedule::IntoScheduleConfigs;
 use starforge_components::prelude::*;
 use starforge_persistence::writer::WriterOptions;
-use starforge_persistence::{
-    Db, DbTarget, PersistAfter, PersistencePlugin, Persister, flush_now, restore, wait_confirmed,
-};
+use starforge_persistence::{DbTarget, Persister, restore};
 use starforge_systems::prelude::*;
+use starforge_tests::persist::{connect, flush_and_confirm, generated, restored, runtime, tick};
 use starforge_tests::services::{TestPg, TestSqlite};
-
-/// Generous bound for the database to confirm a batch (a hang guard, not a performance bar).
-const CONFIRM: Duration = Duration::from_secs(60);
-
-fn runtime() -> Arc<tokio::runtime::Runtime> {
-    Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime"))
-}
-
-fn sim_app() -> App {
-    let mut app = App::new();
-    app.insert_resource(Tuning::default());
-    app.add_plugins((SimulationPlugin, PersistencePlugin));
-    app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
-    app.finish();
-    app.cleanup();
-    app
-}
-
-fn connect(rt: &tokio::runtime::Runtime, target: &DbTarget) -> Db {
-    rt.block_on(async {
-        let db = Db::connect(target).await.expect("connect");
-        db.migrate().await.expect("migrate");
-        db
-    })
-}
-
-fn generated(seed: u64) -> App {
-    let mut app = sim_app();
-    let params = GenParams { seed, systems: Some(12), ships: Some(500), colonies: Some(30), resting_orders: 150 };
-    generate_world(app.world_mut(), &params);
-    app
-}
-
-fn tick(app: &mut App) -> u64 {
-    app.world_mut().run_schedule(FixedMain);
-    world_hash(app.world_mut())
-}
-
-/// Flushes now and waits until the database holds it.
-fn flush_and_confirm(app: &mut App) {
-    let batch = flush_now(app.world_mut(), CONFIRM).expect("the writer takes the batch");
-    if let Err(status) = wait_confirmed(app.world(), batch, CONFIRM) {
-        panic!("batch {batch} not confirmed: {status:?}");
-    }
-}
-
-fn restored(rt: &tokio::runtime::Runtime, db: &Db) -> App {
-    let loaded = rt.block_on(restore::load(db)).expect("load").expect("the database holds a world");
-    let mut app = sim_app();
-    restore::apply(app.world_mut(), loaded).expect("apply");
-    app
-}
 
 /// Run with periodic flushes, stop at a flush, restore into a new app: same hash, and the same
 /// hashes tick by tick as the run that never stopped.
