@@ -195,7 +195,8 @@ pub struct Persister {
     last_halt_log: Option<Instant>,
     /// Longest wait for the database at shutdown.
     pub shutdown_timeout: Duration,
-    /// Batches handed back because the writer was busy (it lags).
+    /// Sends the busy writer handed back: one per tick while it lags behind a due flush (and
+    /// one per retry of [`flush_now`]), so a lag indicator rather than a count of batches.
     pub deferred: u64,
 }
 
