@@ -1,0 +1,123 @@
+//! The assembled server over real Postgres (through a proxy the test cuts) and Redis:
+//! `/health` turns degraded while the database is unreachable and back to ok when it returns,
+//! the writer's gauges are on `/metrics`, and the market ticker and leaderboard reach Redis.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy_app::App;
+use bevy_time::TimeUpdateStrategy;
+use redis::AsyncCommands;
+use starforge_components::prelude::*;
+use starforge_server::accounts::DbAccounts;
+use starforge_server::{ServerConfig, build_persistent_app, feed, start_network, storage};
+use starforge_shared::http;
+use starforge_tests::net::TEST_KEY_HEX;
+use starforge_tests::persist::runtime;
+use starforge_tests::services::{Proxy, TestPg, TestRedis};
+
+/// Hang guard for conditions that depend on the writer's retries (real time).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn health(addr: std::net::SocketAddr) -> (u16, String) {
+    let r = http::get(addr, "/health").expect("GET /health");
+    (r.status, r.text())
+}
+
+/// Steps frames until `done` holds (bounded by [`PATIENCE`]).
+fn step_until(app: &mut App, what: &str, mut done: impl FnMut(&mut App) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(app) {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn health_follows_the_database_and_the_feed_reaches_redis() {
+    let rt = runtime();
+    let Some(pg) = rt.block_on(TestPg::create()) else { return };
+    let Some((redis, _cache)) = rt.block_on(TestRedis::create(Duration::from_secs(3600))) else { return };
+    let proxy = rt.block_on(Proxy::start(pg.upstream()));
+    let starforge_persistence::DbTarget::Postgres(db_url) = pg.target_via(&proxy) else { unreachable!() };
+    let config = ServerConfig::try_from_args([
+        "starforge",
+        "--systems",
+        "12",
+        "--http",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--netcode-key",
+        TEST_KEY_HEX,
+        "--database-url",
+        &db_url,
+        "--redis-url",
+        &starforge_tests::services::redis_url(),
+        "--redis-prefix",
+        &redis.prefix,
+    ])
+    .expect("valid flags");
+    let mut storage = storage::open_storage(&config).expect("storage opens").expect("not ephemeral");
+    let tuning = Tuning::default();
+    let period = Duration::from_secs_f64(1.0 / f64::from(tuning.world.tick_hz));
+    let mut app = build_persistent_app(&config, tuning, Some(&mut storage)).expect("app");
+    app.insert_resource(TimeUpdateStrategy::ManualDuration(period));
+    feed::add_redis_feed(&mut app, &storage);
+    let accounts = Arc::new(DbAccounts::new(storage.profiles.clone()));
+    let net = start_network(&mut app, &config, accounts, Some(storage.profiles.stats())).expect("network");
+    app.finish();
+    app.cleanup();
+
+    // Subscribe before the first tick so the first ticker messages are seen.
+    let channel = format!("{}market:ticker", redis.prefix);
+    let client = redis.client.clone();
+    let mut pubsub = rt.block_on(client.get_async_pubsub()).expect("pubsub");
+    rt.block_on(pubsub.subscribe(&channel)).expect("subscribe");
+
+    app.update();
+    step_until(&mut app, "a confirmed flush", |app| {
+        app.world().resource::<starforge_persistence::Persister>().status().snapshot().confirmed_tick > 0
+    });
+    let (status, body) = health(net.http.addr);
+    assert_eq!(status, 200, "{body}");
+    let metrics = http::get(net.http.addr, "/metrics").expect("metrics").text();
+    assert!(metrics.contains("starforge_persist_state 0"), "{metrics}");
+    assert!(metrics.contains("starforge_persist_rows_total"), "{metrics}");
+
+    // The ticker arrives as JSON with the tick; the leaderboard holds the empires.
+    let message = rt.block_on(async {
+        use futures_util::StreamExt;
+        tokio::time::timeout(PATIENCE, pubsub.on_message().next()).await.expect("a ticker message").expect("stream")
+    });
+    let payload: String = message.get_payload().expect("text payload");
+    let json: serde_json::Value = serde_json::from_str(&payload).expect("ticker JSON");
+    assert!(json["tick"].as_u64().is_some() && json["resources"].is_array(), "{payload}");
+    let board: Vec<(u64, f64)> = rt.block_on(async {
+        let mut conn = redis.conn().await;
+        conn.zrevrange_withscores(format!("{}leaderboard:power", redis.prefix), 0, 4).await.expect("zrevrange")
+    });
+    let empires = {
+        let world = app.world_mut();
+        world.query::<&Empire>().iter(world).count()
+    };
+    assert!(!board.is_empty() && board.len() <= empires.min(5), "leaderboard {board:?}");
+
+    // The database goes away: the game keeps ticking, health says degraded.
+    proxy.cut();
+    let tick_before = app.world().resource::<SimTick>().0;
+    step_until(&mut app, "health degraded", |_| health(net.http.addr).0 == 503);
+    let (_, body) = health(net.http.addr);
+    assert!(body.contains("database unreachable"), "{body}");
+    assert!(app.world().resource::<SimTick>().0 > tick_before, "the simulation keeps running");
+
+    // It comes back: everything is written, health is ok again.
+    proxy.restore();
+    step_until(&mut app, "health ok", |_| health(net.http.addr).0 == 200);
+    let status = app.world().resource::<starforge_persistence::Persister>().status().snapshot();
+    assert!(status.failures > 0, "the outage was seen: {status:?}");
+    drop(app);
+    drop(net);
+    drop(proxy);
+}
