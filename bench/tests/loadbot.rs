@@ -49,6 +49,8 @@ fn start_server(bin: &Path, http: u16, udp: u16) -> ServerGuard {
     let file = std::fs::File::create(&log).expect("server log file");
     let child = Command::new(bin)
         .args(["--http", &format!("127.0.0.1:{http}"), "--udp", &format!("127.0.0.1:{udp}")])
+        // Nothing to keep: no database file in the working directory.
+        .arg("--ephemeral")
         .arg("--tuning")
         .arg(&tuning)
         .stdin(Stdio::null())
