@@ -103,6 +103,9 @@ struct Args {
     /// Accounts looked up in the login phase.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
     accounts: u32,
+    /// Write every measured tick to this CSV file (`run,mode,tick,tick_ms,persist_ms,flushed`).
+    #[arg(long)]
+    tick_log: Option<std::path::PathBuf>,
     /// Keep the scratch database and Redis keys (their names are printed).
     #[arg(long)]
     keep: bool,
@@ -341,13 +344,18 @@ fn run(args: &Args, rt: &Arc<tokio::runtime::Runtime>, scratch: &Scratch) -> any
     // 2. Tick runs, off/on alternating (ABBA).
     let mut off: Vec<RunResult> = Vec::new();
     let mut on: Vec<RunResult> = Vec::new();
+    let mut log = String::from("run,mode,tick,tick_ms,persist_ms,flushed\n");
     for pair in 0..args.runs {
         let order = if pair % 2 == 0 { [false, true] } else { [true, false] };
         for persist in order {
             let r = timed_run(args, persist, rt, &db)?;
             r.print(if persist { on.len() } else { off.len() });
+            log += &r.csv(off.len() + on.len());
             if persist { on.push(r) } else { off.push(r) }
         }
+    }
+    if let Some(path) = &args.tick_log {
+        std::fs::write(path, log).with_context(|| format!("writing {}", path.display()))?;
     }
     let pooled = |runs: &[RunResult]| -> Vec<f64> { runs.iter().flat_map(|r| to_ms(&r.samples)).collect() };
     let (off_ms, on_ms) = (pooled(&off), pooled(&on));
@@ -361,7 +369,7 @@ fn run(args: &Args, rt: &Arc<tokio::runtime::Runtime>, scratch: &Scratch) -> any
     let flush_ms: Vec<f64> = confirmations.iter().map(|c| c.transaction.as_secs_f64() * 1e3).collect();
     let flush_total_ms: Vec<f64> = confirmations.iter().map(|c| c.elapsed.as_secs_f64() * 1e3).collect();
     let persist_ms: Vec<f64> = on.iter().flat_map(|r| to_ms(&r.persist_times)).collect();
-    let flush_tick_ms: Vec<f64> = on.iter().flat_map(|r| to_ms(&r.flush_ticks)).collect();
+    let flush_tick_ms: Vec<f64> = on.iter().flat_map(|r| to_ms(&r.flush_ticks())).collect();
     let deferred: u64 = on.iter().map(|r| r.deferred).sum();
     eprintln!(
         "ticks pooled: OFF p99 {p99_off:.3} ms (mean {:.3}), ON p99 {p99_on:.3} ms (mean {:.3}); ON/OFF p99 = {:.3} \
@@ -581,8 +589,8 @@ struct RunResult {
     persist: bool,
     samples: Vec<Duration>,
     cpu: Option<Duration>,
-    /// ON: ticks after which the pending changes were handed to the writer.
-    flush_ticks: Vec<Duration>,
+    /// ON: whether the tick handed the pending changes to the writer, per tick.
+    flushed: Vec<bool>,
     /// ON: time in the persistence systems, per tick.
     persist_times: Vec<Duration>,
     confirmations: Vec<Confirmation>,
@@ -590,10 +598,30 @@ struct RunResult {
 }
 
 impl RunResult {
+    /// Durations of the ticks that flushed.
+    fn flush_ticks(&self) -> Vec<Duration> {
+        self.samples.iter().zip(&self.flushed).filter(|(_, f)| **f).map(|(d, _)| *d).collect()
+    }
+
+    /// CSV lines `run,mode,tick,tick_ms,persist_ms,flushed` (persist_ms empty when off).
+    fn csv(&self, run: usize) -> String {
+        let mut out = String::new();
+        for (i, d) in self.samples.iter().enumerate() {
+            let persist = self.persist_times.get(i).map_or(String::new(), |p| format!("{:.3}", p.as_secs_f64() * 1e3));
+            let flushed = u8::from(self.flushed.get(i).copied().unwrap_or(false));
+            let mode = if self.persist { "on" } else { "off" };
+            out += &format!("{run},{mode},{i},{:.3},{persist},{flushed}\n", d.as_secs_f64() * 1e3);
+        }
+        out
+    }
+
     fn print(&self, n: usize) {
         let s = Summary::of(&self.samples);
         let wall: f64 = self.samples.iter().map(Duration::as_secs_f64).sum();
-        let cpu = self.cpu.map_or(String::new(), |c| format!(", wall/CPU {:.2}", wall / c.as_secs_f64().max(1e-9)));
+        let cpu = self.cpu.map_or(String::new(), |c| {
+            let per_tick = c.as_secs_f64() * 1e3 / self.samples.len().max(1) as f64;
+            format!(", CPU {per_tick:.3} ms/tick, wall/CPU {:.2}", wall / c.as_secs_f64().max(1e-9))
+        });
         eprintln!(
             "run {} #{n}: {} ticks: mean {:.3} ms, p50 {:.3}, p99 {:.3}, max {:.3}{cpu}",
             if self.persist { "ON " } else { "OFF" },
@@ -604,7 +632,7 @@ impl RunResult {
             s.max_ms
         );
         if self.persist {
-            let f = Summary::of(&self.flush_ticks);
+            let f = Summary::of(&self.flush_ticks());
             let p = Summary::of(&self.persist_times);
             let tx: Vec<Duration> = self.confirmations.iter().map(|c| c.transaction).collect();
             let t = Summary::of(&tx);
@@ -652,23 +680,21 @@ fn timed_run(args: &Args, persist: bool, rt: &Arc<tokio::runtime::Runtime>, db: 
     }
     let deferred0 = app.world().get_resource::<Persister>().map_or(0, |p| p.deferred);
     let mut samples = Vec::with_capacity(args.ticks as usize);
-    let mut flush_ticks = Vec::new();
+    let mut flushed = Vec::with_capacity(args.ticks as usize);
     let cpu0 = thread_cpu_time();
     for _ in 0..args.ticks {
         let start = Instant::now();
         tick(&mut app);
         let d = start.elapsed();
         samples.push(d);
-        if persist && app.world().resource::<PendingChanges>().is_empty() {
-            flush_ticks.push(d);
-        }
+        flushed.push(persist && app.world().resource::<PendingChanges>().is_empty());
     }
     let cpu = thread_cpu_time().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
     let mut result = RunResult {
         persist,
         samples,
         cpu,
-        flush_ticks,
+        flushed,
         persist_times: Vec::new(),
         confirmations: Vec::new(),
         deferred: 0,
