@@ -94,9 +94,10 @@ struct Args {
     /// OFF/ON pairs of runs (alternating off, on, on, off, ...).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Ticks counted by the census (phase 1).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    census_ticks: u32,
+    /// Ticks counted by the census (phase 1; default: `--ticks`, so it spans the same ticks of
+    /// the world's history as the measured ones).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    census_ticks: Option<u32>,
     /// Whole-world batches applied in the bulk phase (after one inserting into empty tables).
     #[arg(long, default_value_t = 5)]
     bulk_batches: u32,
@@ -322,7 +323,7 @@ fn run(args: &Args, rt: &Arc<tokio::runtime::Runtime>, scratch: &Scratch) -> any
     // 1. Census.
     let census = census(args);
     eprintln!(
-        "census over {} ticks: {:.0} entity records changed per tick ({:.0} ships = {:.1} % of {} ships, {:.0} orders, \
+        "census over {} ticks: {:.0} entity records changed per tick ({:.0} ships = {:.1} % of {} ships (mean), {:.0} orders, \
          {:.0} colonies, {:.0} fleets, {:.0} empires, {:.1} despawns), {:.1} history entries per tick",
         census.ticks,
         census.per_tick(census.total()),
@@ -507,6 +508,7 @@ fn world_app(args: &Args, persist: bool) -> (App, Parked) {
 struct Census {
     ticks: u32,
     interval: u64,
+    /// Ships in the world, mean over the census ticks (combat destroys some as it goes).
     world_ships: usize,
     parked: Parked,
     ships: u64,
@@ -535,13 +537,17 @@ fn census(args: &Args) -> Census {
     let (mut app, parked) = world_app(args, true);
     run_ticks(&mut app, args.warmup);
     let interval = app.world().resource::<Tuning>().world.flush_interval_ticks();
-    let mut c = Census { ticks: args.census_ticks, interval, parked, ..Census::default() };
+    let ticks = args.census_ticks.unwrap_or(args.ticks);
+    let mut c = Census { ticks, interval, parked, ..Census::default() };
     let mut distinct = 0usize;
     let mut intervals = 0usize;
     let mut since_interval = std::collections::HashSet::new();
     app.world_mut().resource_mut::<PendingChanges>().entities.clear();
-    for t in 0..args.census_ticks {
+    let mut ship_ticks = 0usize;
+    let mut ship_query = app.world_mut().query_filtered::<(), With<Ship>>();
+    for t in 0..ticks {
         tick(&mut app);
+        ship_ticks += ship_query.iter(app.world()).count();
         let mut p = app.world_mut().resource_mut::<PendingChanges>();
         for (id, record) in p.entities.drain() {
             since_interval.insert(id);
@@ -563,7 +569,7 @@ fn census(args: &Args) -> Census {
         }
     }
     c.distinct_per_interval = distinct as f64 / intervals.max(1) as f64;
-    c.world_ships = app.world_mut().query_filtered::<(), With<Ship>>().iter(app.world()).count();
+    c.world_ships = ship_ticks / (ticks as usize).max(1);
     c
 }
 
@@ -595,6 +601,8 @@ struct RunResult {
     persist_times: Vec<Duration>,
     confirmations: Vec<Confirmation>,
     deferred: u64,
+    /// Ships in the world at the end of the run.
+    ships_end: usize,
 }
 
 impl RunResult {
@@ -623,13 +631,14 @@ impl RunResult {
             format!(", CPU {per_tick:.3} ms/tick, wall/CPU {:.2}", wall / c.as_secs_f64().max(1e-9))
         });
         eprintln!(
-            "run {} #{n}: {} ticks: mean {:.3} ms, p50 {:.3}, p99 {:.3}, max {:.3}{cpu}",
+            "run {} #{n}: {} ticks: mean {:.3} ms, p50 {:.3}, p99 {:.3}, max {:.3}{cpu}; {} ships at the end",
             if self.persist { "ON " } else { "OFF" },
             s.count,
             s.mean_ms,
             s.p50_ms,
             s.p99_ms,
-            s.max_ms
+            s.max_ms,
+            self.ships_end
         );
         if self.persist {
             let f = Summary::of(&self.flush_ticks());
@@ -698,6 +707,7 @@ fn timed_run(args: &Args, persist: bool, rt: &Arc<tokio::runtime::Runtime>, db: 
         persist_times: Vec::new(),
         confirmations: Vec::new(),
         deferred: 0,
+        ships_end: app.world_mut().query_filtered::<(), With<Ship>>().iter(app.world()).count(),
     };
     if persist {
         result.deferred = app.world().resource::<Persister>().deferred - deferred0;
