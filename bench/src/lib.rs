@@ -32,9 +32,25 @@ pub fn systems_for(ships: u32) -> u32 {
 ///
 /// `systems: None` picks [`systems_for`]`(ships)`. Nothing has ticked yet.
 pub fn build_world(ships: u32, colonies: u32, orders: u32, seed: u64, systems: Option<u32>) -> App {
+    build_world_with(ships, colonies, orders, seed, systems, |_| {})
+}
+
+/// [`build_world`], with `extend` called on the app after `SimulationPlugin` is added and
+/// before the app is finished (to add plugins such as persistence, or configure sets).
+///
+/// The world generated is the same whatever `extend` adds (same seed, same parameters).
+pub fn build_world_with(
+    ships: u32,
+    colonies: u32,
+    orders: u32,
+    seed: u64,
+    systems: Option<u32>,
+    extend: impl FnOnce(&mut App),
+) -> App {
     let mut app = App::new();
     app.insert_resource(Tuning::default());
     app.add_plugins(SimulationPlugin);
+    extend(&mut app);
     app.finish();
     app.cleanup();
     let params = GenParams {
@@ -46,6 +62,50 @@ pub fn build_world(ships: u32, colonies: u32, orders: u32, seed: u64, systems: O
     };
     generate_world(app.world_mut(), &params);
     app
+}
+
+/// What [`park_fleets`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parked {
+    /// Fleets that keep their NPC brain.
+    pub active_fleets: usize,
+    /// Fleets whose brain was removed.
+    pub parked_fleets: usize,
+    /// Ships in the parked fleets.
+    pub parked_ships: usize,
+}
+
+/// Parks all NPC fleets but a fraction `active` (0..=1) of them: a parked fleet loses its
+/// `NpcBrain`, so its ships keep the `Idle` order they are spawned with and never move (like
+/// the docked fleets of players who are offline). Which fleets stay active depends on their
+/// `EntityId` only (a fixed hash), so the same world parks the same fleets every time.
+///
+/// Parked ships are otherwise ordinary: they still fire at hostiles in range and can be shot
+/// at, and empire brains may still assign new ships to their fleets. Call it right after
+/// generation, before the first tick.
+pub fn park_fleets(world: &mut World, active: f64) -> Parked {
+    let mut q = world.query_filtered::<(Entity, &EntityId, &Fleet), (With<NpcBrain>, Without<Empire>)>();
+    let mut out = Parked::default();
+    let mut park = Vec::new();
+    for (e, id, fleet) in q.iter(world) {
+        // splitmix64 of the id, as a uniform fraction in [0, 1).
+        let mut z = id.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+        if u < active {
+            out.active_fleets += 1;
+        } else {
+            out.parked_fleets += 1;
+            out.parked_ships += fleet.ships.len();
+            park.push(e);
+        }
+    }
+    for e in park {
+        world.entity_mut(e).remove::<NpcBrain>();
+    }
+    out
 }
 
 /// Runs one simulation tick (one `FixedMain`).
@@ -276,6 +336,21 @@ mod tests {
     fn systems_scale_with_ships() {
         assert_eq!(systems_for(1_000), 200);
         assert_eq!(systems_for(100_000), 400);
+    }
+
+    #[test]
+    fn parking_keeps_about_the_active_fraction_and_is_deterministic() {
+        let mut a = build_world(4_000, 20, 0, 3, Some(20));
+        let mut b = build_world(4_000, 20, 0, 3, Some(20));
+        let (pa, pb) = (park_fleets(a.world_mut(), 0.25), park_fleets(b.world_mut(), 0.25));
+        assert_eq!(pa, pb);
+        let fleets = pa.active_fleets + pa.parked_fleets;
+        assert!(fleets > 100, "{pa:?}");
+        let share = pa.active_fleets as f64 / fleets as f64;
+        assert!((0.15..0.35).contains(&share), "{pa:?}");
+        assert!(pa.parked_ships > 0);
+        let none = park_fleets(build_world(500, 5, 0, 3, Some(5)).world_mut(), 1.0);
+        assert_eq!(none.parked_fleets, 0);
     }
 
     #[test]

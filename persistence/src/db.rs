@@ -28,6 +28,7 @@ type EmbeddedMigration = (i64, &'static str, &'static str);
 const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/postgres/0001_players.sql")),
     (2, "world", include_str!("../migrations/postgres/0002_world.sql")),
+    (3, "entities fillfactor", include_str!("../migrations/postgres/0003_entities_fillfactor.sql")),
 ];
 
 /// SQLite migrations, in version order (`persistence/migrations/sqlite/`); the same versions
@@ -35,6 +36,7 @@ const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
 const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/sqlite/0001_players.sql")),
     (2, "world", include_str!("../migrations/sqlite/0002_world.sql")),
+    (3, "entities fillfactor", include_str!("../migrations/sqlite/0003_entities_fillfactor.sql")),
 ];
 
 /// Which database engine.

@@ -235,6 +235,13 @@ impl Persister {
         self.writer.status()
     }
 
+    /// Confirmations received since the last call (batch, rows, transaction time). The
+    /// `First`-schedule system [`watch_writer`] drains them every frame, so this only sees
+    /// them where ticks are run without it (benchmarks driving `FixedMain` directly).
+    pub fn confirmations(&self) -> Vec<writer::Confirmation> {
+        self.writer.confirmations()
+    }
+
     /// Whether the simulation is halted because writes fail for a non-transient reason.
     pub fn is_halted(&self) -> bool {
         self.halted
