@@ -98,8 +98,11 @@ impl Plugin for PersistencePlugin {
 type EmpireChanged =
     Or<(Changed<Empire>, Changed<Credits>, Changed<Stockpile>, Changed<ShipCensus>, Changed<NpcBrain>)>;
 type FleetChanged = Or<(Changed<Owner>, Changed<Fleet>, Changed<NpcBrain>)>;
+// Flat: a nested tuple inside `Or` would be an AND of its members.
 type ShipChanged = Or<(
-    (Changed<Ship>, Changed<Owner>, Changed<FleetMember>),
+    Changed<Ship>,
+    Changed<Owner>,
+    Changed<FleetMember>,
     Changed<Position>,
     Changed<Motion>,
     Changed<Hull>,

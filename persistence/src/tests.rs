@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use bevy_app::FixedMain;
+use bevy_ecs::system::RunSystemOnce;
 use starforge_systems::prelude::*;
 use starforge_systems::spawn::*;
 
@@ -138,4 +139,21 @@ fn without_a_persister_nothing_is_flushed_and_market_tracking_is_on() {
         app.world_mut().run_schedule(FixedMain);
     }
     assert!(!app.world().resource::<PendingChanges>().is_empty(), "changes stay pending without a writer");
+}
+
+#[test]
+fn a_ship_whose_fleet_alone_changes_is_collected() {
+    let mut app = app(5, 50, 0, 0);
+    app.world_mut().run_schedule(FixedMain);
+    take(&mut app);
+    let world = app.world_mut();
+    let mut q = world.query::<(Entity, &EntityId, &FleetMember)>();
+    let (e, id, old) = q.iter(world).map(|(e, id, f)| (e, *id, f.0)).next().expect("a ship");
+    let new_fleet = EntityId(old.0 + 1_000_000);
+    world.entity_mut(e).insert(FleetMember(new_fleet));
+    // Collect without running the rest of the tick (which could move the ship anyway).
+    world.run_system_once(collect_changes).expect("collect runs");
+    let pending = take(&mut app);
+    let Some(Some(Record::Ship(r))) = pending.get(&id) else { panic!("ship {id:?} not collected") };
+    assert_eq!(r.fleet, Some(new_fleet));
 }
