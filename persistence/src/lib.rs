@@ -281,15 +281,17 @@ impl Persister {
 
 /// Flushes when the interval has passed since the last flush (exclusive: reads resources).
 pub fn flush(world: &mut World) {
-    let Some(mut persister) = world.remove_resource::<Persister>() else { return };
     let tick = world.resource::<SimTick>().0;
     let interval = world.resource::<Tuning>().world.flush_interval_ticks();
-    if tick >= persister.last_flush_tick + interval {
-        let meta = WorldMeta::capture(world);
-        world.resource_scope(|world, mut pending: Mut<PendingChanges>| {
-            persister.send(meta, world.resource::<Galaxy>(), &mut pending);
-        });
+    // Most ticks are not due: decide before touching anything.
+    if world.get_resource::<Persister>().is_none_or(|p| tick < p.last_flush_tick + interval) {
+        return;
     }
+    let Some(mut persister) = world.remove_resource::<Persister>() else { return };
+    let meta = WorldMeta::capture(world);
+    world.resource_scope(|world, mut pending: Mut<PendingChanges>| {
+        persister.send(meta, world.resource::<Galaxy>(), &mut pending);
+    });
     world.insert_resource(persister);
 }
 
