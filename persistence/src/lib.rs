@@ -1,13 +1,15 @@
 //! Starforge persistence: the world flushed to Postgres or SQLite without stalling the tick,
 //! and restored after a restart.
 //!
-//! - [`PersistencePlugin`] (`FixedUpdate`, after the simulation): every tick, the records of
-//!   entities whose persisted components were added or changed, and the ids of despawned ones,
-//!   are merged into [`PendingChanges`] (newest state per id, so memory is bounded by the
-//!   entity count however far the writer lags), plus the tick's trades and combat reports.
-//!   Every flush interval (`world.flush_interval_s`) the pending state becomes a
-//!   [`writer::Batch`] for the writer task, if a [`Persister`] is installed; a full queue
-//!   hands it back and newer changes merge into it.
+//! - [`PersistencePlugin`] (`FixedUpdate`, after the simulation): every flush interval
+//!   (`world.flush_interval_s`), the records of entities whose persisted components were added
+//!   or changed since the previous collection (Bevy change detection spans the whole interval,
+//!   so an entity that changed on every tick is copied once), plus the ids of despawned ones
+//!   and the interval's trades and combat reports, become a [`writer::Batch`] for the writer
+//!   task, if a [`Persister`] is installed. Between flushes a tick only notes despawns,
+//!   hyperspace exits and history. A full queue hands the batch back and the next collection
+//!   merges into it (newest state per id, so memory is bounded by the entity count however
+//!   far the writer lags).
 //! - [`writer`]: the tokio task applying batches in one transaction each, set-based, with
 //!   retries; [`rows`]: the component ↔ row mapping; [`restore`]: loading a saved world.
 //! - [`db`] connects and migrates; [`accounts`] keeps player accounts.
@@ -36,7 +38,6 @@ use bevy_ecs::event::EntityEvent;
 use bevy_ecs::prelude::*;
 use bevy_time::prelude::*;
 use starforge_components::galaxy::Galaxy;
-use starforge_components::ids::FastMap;
 use starforge_components::prelude::*;
 use tracing::{error, info, warn};
 
@@ -46,7 +47,8 @@ use writer::{Batch, Writer, WriterOptions, WriterState};
 /// The persistence stage; runs in `FixedUpdate` after the whole simulation tick.
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PersistSystems {
-    /// Merge this tick's changes into [`PendingChanges`], then flush if due.
+    /// Note this tick's history and hyperspace exits; every flush interval, collect the
+    /// changed entities into [`PendingChanges`] and flush.
     Collect,
 }
 
@@ -56,20 +58,23 @@ pub enum PersistSystems {
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PersistAfter;
 
-/// Unsaved state: newest record per changed entity (`None` = despawned) and history.
+/// Unsaved state: entity records (`None` = despawned) and history.
 #[derive(Resource, Debug, Default)]
 pub struct PendingChanges {
-    /// Changed entities since the last flush, newest state only.
-    pub entities: FastMap<EntityId, Option<Record>>,
+    /// Entity records in collection order; a later entry for an id supersedes an earlier one
+    /// ([`Changes::compact`] keeps the newest). Filled by [`collect_now`] (every flush
+    /// interval) and by despawns as they happen.
+    pub entities: Changes,
     /// Trades and combat reports since the last flush.
     pub history: Vec<HistoryEntry>,
-    /// Set by a restore: the first collection re-reads every entity (they are all "added");
-    /// the database holds them already, so that collection is discarded.
-    pub discard_next: bool,
+    /// Ships that left hyperspace since the last collection (a removal is not a change).
+    transit_exits: Vec<Entity>,
+    /// Entries the last collection made (to size the next one).
+    last_collected: usize,
 }
 
 impl PendingChanges {
-    /// Number of pending entity entries.
+    /// Number of pending entity entries (an id collected twice counts twice until compacted).
     pub fn len(&self) -> usize {
         self.entities.len()
     }
@@ -80,17 +85,71 @@ impl PendingChanges {
     }
 }
 
-/// Collects changes after each tick and, with a [`Persister`], flushes them.
+/// Pending entity records, in the order they were collected: for an id present more than
+/// once, the last entry is the newest state.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes(Vec<(EntityId, Option<Record>)>);
+
+impl Changes {
+    /// Appends the newest state of `id` (`None`: deleted).
+    pub fn push(&mut self, id: EntityId, record: Option<Record>) {
+        self.0.push((id, record));
+    }
+
+    /// Entries, duplicates included.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Entries in collection order, duplicates included.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&EntityId, &Option<Record>)> {
+        self.0.iter().map(|(id, r)| (id, r))
+    }
+
+    /// The newest entry of each id, sorted by id.
+    pub fn newest(&self) -> Vec<(&EntityId, &Option<Record>)> {
+        let mut entries: Vec<(&EntityId, &Option<Record>)> = self.0.iter().rev().map(|(id, r)| (id, r)).collect();
+        // Stable, over the reversed entries: the newest entry of an id comes first and is the
+        // one `dedup_by_key` keeps.
+        entries.sort_by_key(|e| *e.0);
+        entries.dedup_by_key(|e| *e.0);
+        entries
+    }
+
+    /// The newest state of `id`, if pending.
+    pub fn get(&self, id: &EntityId) -> Option<&Option<Record>> {
+        self.0.iter().rev().find(|(i, _)| i == id).map(|(_, r)| r)
+    }
+
+    /// Keeps only the newest entry of each id (sorted by id): after it, the entries are
+    /// bounded by the live entities plus the ids deleted since the last write.
+    pub fn compact(&mut self) {
+        self.0.reverse();
+        // Stable: the newest entry of an id now comes first and survives `dedup_by_key`.
+        self.0.sort_by_key(|e| e.0);
+        self.0.dedup_by_key(|e| e.0);
+    }
+}
+
+/// Notes changes every tick and, with a [`Persister`], collects and flushes them every flush
+/// interval.
 pub struct PersistencePlugin;
 
 impl Plugin for PersistencePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<PendingChanges>()
             .configure_sets(FixedUpdate, PersistSystems::Collect.after(PersistAfter))
-            .add_systems(FixedUpdate, (collect_changes, flush).chain().in_set(PersistSystems::Collect))
+            .add_systems(FixedUpdate, (note_tick, flush).chain().in_set(PersistSystems::Collect))
             .add_systems(First, watch_writer)
             .add_systems(Last, final_flush)
             .add_observer(record_despawn);
+        let collector = app.world_mut().register_system(collect_changes);
+        app.insert_resource(Collector(collector));
         app.world_mut().get_resource_or_init::<Market>().track_changes(true);
     }
 }
@@ -115,73 +174,131 @@ type ShipChanged = Or<(
 type ColonyChanged =
     Or<(Changed<Owner>, Changed<Colony>, Changed<Buildings>, Changed<ConstructionQueue>, Changed<ShipyardQueue>)>;
 
-/// Merges this tick's added/changed persisted components, despawns (via the observer),
-/// market order changes and history into [`PendingChanges`].
-#[expect(clippy::too_many_arguments, reason = "one query per persisted kind")]
-pub fn collect_changes(
+/// The registered [`collect_changes`] system: its change detection spans the ticks since it
+/// last ran, so it runs only when a batch is due ([`collect_now`]). (Bevy does not clamp the
+/// last-run tick of registered systems against tick wrap-around; running at least once per
+/// flush interval keeps it billions of change ticks away from that.)
+#[derive(Resource, Clone, Copy)]
+struct Collector(bevy_ecs::system::SystemId);
+
+/// Every tick: notes this tick's trades, combat reports and hyperspace exits (messages and
+/// removals are only readable in the frame they happen).
+pub fn note_tick(
     mut pending: ResMut<PendingChanges>,
-    mut market: ResMut<Market>,
     tick: Res<SimTick>,
-    empires: Query<EmpireView<'static>, EmpireChanged>,
-    fleets: Query<FleetView<'static>, FleetChanged>,
-    ships: Query<ShipView<'static>, ShipChanged>,
-    all_ships: Query<ShipView<'static>>,
-    colonies: Query<ColonyView<'static>, ColonyChanged>,
     mut transit_removed: RemovedComponents<Transit>,
     mut trades: MessageReader<TradeExecuted>,
     mut reports: MessageReader<CombatReport>,
 ) {
     let p = &mut *pending;
-    for v in &empires {
-        p.entities.insert(*v.0, Some(Record::Empire(rows::empire_record(&v))));
-    }
-    for v in &fleets {
-        p.entities.insert(*v.0, Some(Record::Fleet(rows::fleet_record(&v))));
-    }
-    for v in &ships {
-        put_ship(&mut p.entities, &v);
-    }
-    // A ship leaving hyperspace loses `Transit`; removals are not changes.
-    for e in transit_removed.read() {
-        if let Ok(v) = all_ships.get(e) {
-            put_ship(&mut p.entities, &v);
-        }
-    }
-    for v in &colonies {
-        p.entities.insert(*v.0, Some(Record::Colony(rows::colony_record(&v))));
-    }
-    for id in market.take_touched() {
-        p.entities.insert(id, market.get(id).map(|o| Record::Order(*o)));
-    }
+    p.transit_exits.extend(transit_removed.read());
     for (seq, t) in trades.read().enumerate() {
         p.history.push(HistoryEntry { tick: tick.0, seq: seq as u32, event: History::Trade(*t) });
     }
     for (seq, r) in reports.read().enumerate() {
         p.history.push(HistoryEntry { tick: tick.0, seq: seq as u32, event: History::Combat(r.clone()) });
     }
-    if p.discard_next {
-        p.discard_next = false;
-        p.entities.clear();
-        p.history.clear();
+}
+
+/// Appends the records of every entity whose persisted components were added or changed since
+/// this system last ran (ships that left hyperspace included), and the market orders touched
+/// since then, to [`PendingChanges`]. Run through [`collect_now`].
+#[expect(clippy::too_many_arguments, reason = "one query per persisted kind")]
+pub fn collect_changes(
+    mut pending: ResMut<PendingChanges>,
+    mut market: ResMut<Market>,
+    empires: Query<EmpireView<'static>, EmpireChanged>,
+    fleets: Query<FleetView<'static>, FleetChanged>,
+    ships: Query<ShipView<'static>, ShipChanged>,
+    all_ships: Query<ShipView<'static>>,
+    colonies: Query<ColonyView<'static>, ColonyChanged>,
+) {
+    let p = &mut *pending;
+    // Copying the records is most of the cost in a big world (tens of thousands of records per
+    // flush, mostly cache misses): two threads walk the changed ships and colonies in storage
+    // order, each copying every other run of `PART` of them (read-only queries; the order of
+    // entries does not matter, each id is collected once).
+    let copy = |half: usize, out: &mut Vec<(EntityId, Option<Record>)>| {
+        let mine = |i: &usize| (i / PART) % 2 == half;
+        for (_, v) in ships.iter().enumerate().filter(|(i, _)| mine(i)) {
+            out.push((*v.0.0, Some(Record::Ship(Box::new(rows::ship_record(&v))))));
+        }
+        for (_, v) in colonies.iter().enumerate().filter(|(i, _)| mine(i)) {
+            out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
+        }
+    };
+    let c = &mut p.entities.0;
+    let before = c.len();
+    let expected = p.last_collected;
+    c.reserve(expected);
+    if expected < PARALLEL_COLLECTION_MIN {
+        copy(0, c);
+        copy(1, c);
+    } else {
+        std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new().name("persist-collect".into()).spawn_scoped(scope, || {
+                let mut out = Vec::with_capacity(expected / 2 + PART);
+                copy(1, &mut out);
+                out
+            });
+            copy(0, c);
+            match helper.map(|h| h.join()) {
+                Ok(Ok(mut out)) => c.append(&mut out),
+                // No thread to be had (or it panicked): copy that half here.
+                _ => copy(1, c),
+            }
+        });
+    }
+    for e in p.transit_exits.drain(..) {
+        // Changed otherwise (collected above), or despawned since (pending deletion).
+        if !ships.contains(e)
+            && let Ok(v) = all_ships.get(e)
+        {
+            c.push((*v.0.0, Some(Record::Ship(Box::new(rows::ship_record(&v))))));
+        }
+    }
+    for v in &empires {
+        c.push((*v.0, Some(Record::Empire(rows::empire_record(&v)))));
+    }
+    for v in &fleets {
+        c.push((*v.0, Some(Record::Fleet(rows::fleet_record(&v)))));
+    }
+    let mut touched = market.take_touched();
+    touched.sort_unstable();
+    touched.dedup();
+    for id in touched {
+        c.push((id, market.get(id).map(|o| Record::Order(*o))));
+    }
+    p.last_collected = c.len() - before;
+}
+
+/// Below this many records in the previous collection a collection is copied on one thread.
+const PARALLEL_COLLECTION_MIN: usize = 4_000;
+/// Changed entities copied in a run by one of the collecting threads.
+const PART: usize = 64;
+
+/// Collects every change since the previous collection into [`PendingChanges`] now (a flush
+/// does this itself; tests and tools call it to look at what is pending).
+pub fn collect_now(world: &mut World) {
+    let Some(collector) = world.get_resource::<Collector>().copied() else { return };
+    if let Err(e) = world.run_system(collector.0) {
+        error!("persistence: change collection did not run: {e}");
     }
 }
 
-/// Stores a ship's record, reusing the previous pending record's allocations.
-fn put_ship(entities: &mut FastMap<EntityId, Option<Record>>, v: &ShipView<'_>) {
-    let id = *v.0.0;
-    if let Some(Some(Record::Ship(r))) = entities.get_mut(&id) {
-        let mut order = std::mem::take(&mut r.order);
-        order.clone_from(v.2.0);
-        **r = rows::ship_record_with_order(v, order);
-        return;
-    }
-    entities.insert(id, Some(Record::Ship(Box::new(rows::ship_record(v)))));
+/// Marks the world as saved: collects and drops what is pending. After a restore, every
+/// entity counts as added, and the database holds them already.
+pub fn mark_saved(world: &mut World) {
+    collect_now(world);
+    let mut p = world.resource_mut::<PendingChanges>();
+    p.entities = Changes::default();
+    p.history.clear();
 }
 
 /// A despawned entity is pending deletion.
 fn record_despawn(ev: On<Remove<EntityId>>, ids: Query<&EntityId>, mut pending: ResMut<PendingChanges>) {
     if let Ok(id) = ids.get(ev.event_target()) {
-        pending.entities.insert(*id, None);
+        pending.entities.push(*id, None);
     }
 }
 
@@ -245,6 +362,11 @@ impl Persister {
         self.writer.confirmations()
     }
 
+    /// Tick of the newest batch handed to the writer.
+    pub fn last_flush_tick(&self) -> u64 {
+        self.last_flush_tick
+    }
+
     /// Whether the simulation is halted because writes fail for a non-transient reason.
     pub fn is_halted(&self) -> bool {
         self.halted
@@ -268,8 +390,10 @@ impl Persister {
                 self.last_flush_tick = tick;
                 true
             }
-            Err(batch) => {
-                // Nothing was collected since the take: the batch's maps are all there is.
+            Err(mut batch) => {
+                // Nothing was collected since the take: the batch is all there is. Compacted,
+                // it holds each id once, so a lagging writer costs at most the entity count.
+                batch.entities.compact();
                 pending.entities = batch.entities;
                 pending.history = batch.history;
                 self.deferred += 1;
@@ -287,6 +411,7 @@ pub fn flush(world: &mut World) {
     if world.get_resource::<Persister>().is_none_or(|p| tick < p.last_flush_tick + interval) {
         return;
     }
+    collect_now(world);
     let Some(mut persister) = world.remove_resource::<Persister>() else { return };
     let meta = WorldMeta::capture(world);
     world.resource_scope(|world, mut pending: Mut<PendingChanges>| {
@@ -334,6 +459,8 @@ pub fn watch_writer(persister: Option<ResMut<Persister>>, mut time: ResMut<Time<
 /// `timeout` for room in the writer's queue. Returns the batch id, or `None` without a
 /// [`Persister`] or if the queue stayed full.
 pub fn flush_now(world: &mut World, timeout: Duration) -> Option<u64> {
+    world.get_resource::<Persister>()?;
+    collect_now(world);
     let mut persister = world.remove_resource::<Persister>()?;
     let deadline = Instant::now() + timeout;
     let meta = WorldMeta::capture(world);

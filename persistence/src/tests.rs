@@ -3,9 +3,10 @@
 use std::collections::BTreeSet;
 
 use bevy_app::FixedMain;
-use bevy_ecs::system::RunSystemOnce;
 use starforge_systems::prelude::*;
 use starforge_systems::spawn::*;
+
+use starforge_components::ids::FastMap;
 
 use super::*;
 
@@ -28,8 +29,11 @@ fn app(systems: u32, ships: u32, colonies: u32, orders: u32) -> App {
     app
 }
 
+/// Collects now and takes everything pending, newest state per id.
 fn take(app: &mut App) -> FastMap<EntityId, Option<Record>> {
-    std::mem::take(&mut app.world_mut().resource_mut::<PendingChanges>().entities)
+    collect_now(app.world_mut());
+    let changes = std::mem::take(&mut app.world_mut().resource_mut::<PendingChanges>().entities);
+    changes.newest().into_iter().map(|(id, r)| (*id, r.clone())).collect()
 }
 
 #[test]
@@ -37,21 +41,31 @@ fn pending_changes_stay_bounded_by_entity_count_and_hold_the_newest_state() {
     let mut app = app(20, 600, 40, 200);
     app.world_mut().run_schedule(FixedMain);
     let first = take(&mut app);
-    // Everything generated is new, so the first tick collects every entity and order.
+    // Everything generated is new, so the first collection is every entity and order.
     let mut q = app.world_mut().query::<&EntityId>();
     let live: BTreeSet<EntityId> = q.iter(app.world()).copied().collect();
     let orders: BTreeSet<EntityId> = app.world().resource::<Market>().orders_sorted().iter().map(|o| o.id).collect();
     let collected: BTreeSet<EntityId> = first.iter().filter(|(_, r)| r.is_some()).map(|(id, _)| *id).collect();
     assert_eq!(collected, live.union(&orders).copied().collect(), "the first collection is the whole world");
 
+    // Collecting every 7 ticks and never taking (a writer that never takes a batch), with
+    // compaction as a handed-back batch gets: each id at most once, the newest state.
     let mut removed = BTreeSet::new();
-    for _ in 0..1500 {
+    for t in 0..1500 {
         app.world_mut().run_schedule(FixedMain);
-        let pending = app.world().resource::<PendingChanges>();
-        let live = app.world().resource::<EntityIndex>().len() + app.world().resource::<Market>().resting();
-        let upserts = pending.entities.values().filter(|r| r.is_some()).count();
-        assert!(upserts <= live, "upserts ({upserts}) exceed live entities and orders ({live})");
-        removed.extend(pending.entities.iter().filter(|(_, r)| r.is_none()).map(|(id, _)| *id));
+        if t % 7 == 6 {
+            collect_now(app.world_mut());
+            let world = app.world_mut();
+            let mut pending = world.resource_mut::<PendingChanges>();
+            pending.entities.compact();
+            let ids: Vec<EntityId> = pending.entities.iter().map(|(id, _)| *id).collect();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "compacted: each id once, sorted");
+            let live = world.resource::<EntityIndex>().len() + world.resource::<Market>().resting();
+            let pending = world.resource::<PendingChanges>();
+            let upserts = pending.entities.iter().filter(|(_, r)| r.is_some()).count();
+            assert!(upserts <= live, "upserts ({upserts}) exceed live entities and orders ({live})");
+            removed.extend(pending.entities.iter().filter(|(_, r)| r.is_none()).map(|(id, _)| *id));
+        }
     }
     let pending = take(&mut app);
     assert!(app.world().resource::<PendingChanges>().is_empty());
@@ -74,6 +88,65 @@ fn pending_changes_stay_bounded_by_entity_count_and_hold_the_newest_state() {
             assert!(world.resource::<EntityIndex>().get(*id).is_none(), "removed {id:?} is live");
         }
     }
+}
+
+#[test]
+fn one_collection_spans_every_tick_since_the_previous_one() {
+    let mut once = app(20, 600, 40, 200);
+    once.world_mut().run_schedule(FixedMain);
+    take(&mut once);
+    // The same 20 ticks, once collected after every tick (merging, newest wins) and once
+    // collected only after the last: the same records.
+    let mut every = app(20, 600, 40, 200);
+    every.world_mut().run_schedule(FixedMain);
+    take(&mut every);
+    let mut merged = FastMap::default();
+    for _ in 0..20 {
+        every.world_mut().run_schedule(FixedMain);
+        merged.extend(take(&mut every));
+        once.world_mut().run_schedule(FixedMain);
+    }
+    let twin = &mut once;
+    let once = take(twin);
+    assert!(merged.len() > 100, "20 ticks change things: {}", merged.len());
+    let sorted = |m: &FastMap<EntityId, Option<Record>>| {
+        let mut v: Vec<(EntityId, Option<Record>)> = m.iter().map(|(k, v)| (*k, v.clone())).collect();
+        v.sort_by_key(|e| e.0);
+        v
+    };
+    assert_eq!(sorted(&once), sorted(&merged));
+    // And nothing is collected twice: right after a collection, nothing is pending.
+    assert!(take(twin).is_empty());
+}
+
+#[test]
+fn changes_keep_the_newest_entry_of_each_id() {
+    let order = |price| {
+        Some(Record::Order(MarketOrder {
+            id: EntityId(7),
+            owner: EntityId(1),
+            resource: ResourceKind::Minerals,
+            side: Side::Sell,
+            price,
+            quantity: 1,
+            placed_tick: 0,
+            expires_tick: 100,
+        }))
+    };
+    let mut c = Changes::default();
+    c.push(EntityId(9), None);
+    c.push(EntityId(7), order(1));
+    c.push(EntityId(3), order(2));
+    c.push(EntityId(7), order(3));
+    c.push(EntityId(7), None);
+    c.push(EntityId(3), order(4));
+    let newest: Vec<(EntityId, Option<Record>)> = c.newest().into_iter().map(|(id, r)| (*id, r.clone())).collect();
+    assert_eq!(newest, vec![(EntityId(3), order(4)), (EntityId(7), None), (EntityId(9), None)]);
+    assert_eq!(c.get(&EntityId(7)), Some(&None));
+    assert_eq!(c.get(&EntityId(3)), Some(&order(4)));
+    assert_eq!(c.get(&EntityId(4)), None);
+    c.compact();
+    assert_eq!(c.iter().map(|(id, r)| (*id, r.clone())).collect::<Vec<_>>(), newest);
 }
 
 #[test]
@@ -138,6 +211,9 @@ fn without_a_persister_nothing_is_flushed_and_market_tracking_is_on() {
     for _ in 0..50 {
         app.world_mut().run_schedule(FixedMain);
     }
+    // Without a writer nothing is due: nothing is collected until asked.
+    assert!(app.world().resource::<PendingChanges>().is_empty());
+    collect_now(app.world_mut());
     assert!(!app.world().resource::<PendingChanges>().is_empty(), "changes stay pending without a writer");
 }
 
@@ -152,7 +228,6 @@ fn a_ship_whose_fleet_alone_changes_is_collected() {
     let new_fleet = EntityId(old.0 + 1_000_000);
     world.entity_mut(e).insert(FleetMember(new_fleet));
     // Collect without running the rest of the tick (which could move the ship anyway).
-    world.run_system_once(collect_changes).expect("collect runs");
     let pending = take(&mut app);
     let Some(Some(Record::Ship(r))) = pending.get(&id) else { panic!("ship {id:?} not collected") };
     assert_eq!(r.fleet, Some(new_fleet));

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 use starforge_components::galaxy::Galaxy;
-use starforge_components::ids::{EntityId, FastMap};
+
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::Changes;
 use crate::db::Db;
-use crate::rows::{self, FORMAT, HistoryEntry, Record, WorldMeta};
+use crate::rows::{self, FORMAT, HistoryEntry, WorldMeta};
 
 /// Changed state at one tick, for one transaction.
 #[derive(Debug)]
@@ -37,14 +38,16 @@ pub struct Batch {
     pub meta: WorldMeta,
     /// The galaxy, sent with the first batch of a run.
     pub galaxy: Option<Arc<Galaxy>>,
-    /// Changed entities (`Some`) and despawned ones (`None`), newest state only.
-    pub entities: FastMap<EntityId, Option<Record>>,
+    /// Changed entities (`Some`) and despawned ones (`None`); for an id present more than
+    /// once, the last entry is the newest state (the only one written).
+    pub entities: Changes,
     /// Trades and combat reports since the previous batch.
     pub history: Vec<HistoryEntry>,
 }
 
 impl Batch {
-    /// Rows this batch writes: entities upserted or deleted, history, and the world row.
+    /// Rows this batch writes: entities upserted or deleted, history, and the world row (an
+    /// id collected twice counts twice; the encoded batch counts it once).
     pub fn rows(&self) -> usize {
         self.entities.len() + self.history.len() + 1
     }
@@ -109,9 +112,7 @@ pub fn encode_batch(batch: &Batch) -> Result<EncodedBatch, String> {
         galaxy: batch.galaxy.as_deref().map(rows::encode),
         ..EncodedBatch::default()
     };
-    let mut entries: Vec<(&EntityId, &Option<Record>)> = batch.entities.iter().collect();
-    entries.sort_unstable_by_key(|e| *e.0);
-    for (id, record) in entries {
+    for (id, record) in batch.entities.newest() {
         let id = to_i64(id.0, "entity id")?;
         match record {
             None => out.deletes.push(id),

@@ -104,9 +104,11 @@ pub fn install(
             );
             let respawned = reconcile_accounts(world, storage)?;
             // Everything restored counts as "added" at the first collection; the database holds
-            // it already, so that collection is dropped (unless accounts were reconciled: then
-            // it is written again, which is harmless).
-            world.resource_mut::<PendingChanges>().discard_next = respawned == 0;
+            // it already, so that collection is dropped now (unless accounts were reconciled:
+            // then it is written again with the respawned empires, which is harmless).
+            if respawned == 0 {
+                starforge_persistence::mark_saved(world);
+            }
             (batch, tick)
         }
         None => {
@@ -204,7 +206,8 @@ pub fn report(
     m.set_gauge(
         "starforge_persist_pending_entities",
         "gauge",
-        "Entities changed since the last flush.",
+        "Entity records held for the database: deletions since the last flush, plus every change while \
+         the writer lags (changes are collected once per flush interval).",
         pending.map_or(0, |p| p.len()) as f64,
     );
     m.set_gauge("starforge_persist_rows_total", "counter", "Rows written to the database.", status.rows as f64);

@@ -21,7 +21,7 @@ use sqlx::Connection;
 use starforge_components::prelude::*;
 use starforge_persistence::rows::Record;
 use starforge_persistence::writer::{StatusSnapshot, WriterOptions, WriterState};
-use starforge_persistence::{Db, PendingChanges, Persister};
+use starforge_persistence::{Db, PendingChanges, Persister, collect_now};
 use starforge_systems::prelude::*;
 use starforge_tests::persist::{connect, flush_and_confirm, generate, generated, restored, runtime, timed_sim_app};
 use starforge_tests::services::{Proxy, TestPg};
@@ -73,11 +73,17 @@ fn flush_interval(app: &App) -> u64 {
 /// flush, however long the writer lags. Returns (entries, deletions).
 fn check_pending(app: &mut App) -> (usize, usize) {
     let world = app.world_mut();
+    // Changes are collected once per flush interval: collect the ticks since the last one, and
+    // compact as a handed-back batch is.
+    collect_now(world);
+    world.resource_mut::<PendingChanges>().entities.compact();
     let live: HashSet<EntityId> = world.query::<&EntityId>().iter(world).copied().collect();
     let market = world.resource::<Market>();
     let pending = world.resource::<PendingChanges>();
     let mut deletions = 0;
-    for (id, record) in &pending.entities {
+    let ids: Vec<EntityId> = pending.entities.iter().map(|(id, _)| *id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "each id once");
+    for (id, record) in pending.entities.iter() {
         match record {
             Some(Record::Order(order)) => {
                 assert_eq!(market.get(*id), Some(order), "pending order {} is not the current one", id.0);

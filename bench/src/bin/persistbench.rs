@@ -47,8 +47,8 @@ use starforge_components::prelude::*;
 use starforge_persistence::rows::{Kind, WorldMeta};
 use starforge_persistence::writer::{self, Batch, Confirmation, WriterOptions};
 use starforge_persistence::{
-    Db, DbTarget, PendingChanges, PersistAfter, PersistSystems, PersistencePlugin, Persister, Profiles, RedisCache,
-    flush_now, wait_confirmed,
+    Changes, Db, DbTarget, PendingChanges, PersistAfter, PersistSystems, PersistencePlugin, Persister, Profiles,
+    RedisCache, collect_now, flush_now, wait_confirmed,
 };
 use starforge_systems::prelude::*;
 
@@ -544,15 +544,19 @@ fn census(args: &Args) -> Census {
     let mut distinct = 0usize;
     let mut intervals = 0usize;
     let mut since_interval = std::collections::HashSet::new();
-    app.world_mut().resource_mut::<PendingChanges>().entities.clear();
+    collect_now(app.world_mut());
+    app.world_mut().resource_mut::<PendingChanges>().entities = Changes::default();
     let mut ship_ticks = 0usize;
     let mut ship_query = app.world_mut().query_filtered::<(), With<Ship>>();
     for t in 0..ticks {
         tick(&mut app);
         ship_ticks += ship_query.iter(app.world()).count();
+        // What changed in this tick alone.
+        collect_now(app.world_mut());
         let mut p = app.world_mut().resource_mut::<PendingChanges>();
-        for (id, record) in p.entities.drain() {
-            since_interval.insert(id);
+        let changes = std::mem::take(&mut p.entities);
+        for (id, record) in changes.newest() {
+            since_interval.insert(*id);
             match record.as_ref().map(|r| r.kind()) {
                 None => c.deletes += 1,
                 Some(Kind::Ship) => c.ships += 1,
@@ -698,7 +702,8 @@ fn timed_run(args: &Args, persist: bool, rt: &Arc<tokio::runtime::Runtime>, db: 
         tick(&mut app);
         let d = start.elapsed();
         samples.push(d);
-        flushed.push(persist && app.world().resource::<PendingChanges>().is_empty());
+        let tick_now = app.world().resource::<SimTick>().0;
+        flushed.push(app.world().get_resource::<Persister>().is_some_and(|p| p.last_flush_tick() == tick_now));
     }
     let cpu = thread_cpu_time().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
     let mut result = RunResult {
@@ -754,6 +759,7 @@ fn bulk(args: &Args, rt: &tokio::runtime::Runtime, db: &Db) -> anyhow::Result<Bu
     truncate(rt, db)?;
     let (mut app, _) = world_app(args, true);
     tick(&mut app);
+    collect_now(app.world_mut());
     let entities = std::mem::take(&mut app.world_mut().resource_mut::<PendingChanges>().entities);
     let meta = WorldMeta::capture(app.world());
     drop(app);
