@@ -487,6 +487,10 @@ async fn run(
                 return;
             }
         };
+        // Only the encoded rows are needed from here on (retries included): free the records
+        // now rather than holding two copies of the batch through an outage.
+        let (batch_id, batch_tick) = (batch.id, batch.meta.tick);
+        drop(batch);
         let mut backoff = options.backoff_min;
         let mut attempts = 0u32;
         loop {
@@ -496,13 +500,13 @@ async fn run(
                 Ok(Ok(applied)) => {
                     let transaction = start.elapsed();
                     if attempts > 0 {
-                        info!(batch = batch.id, attempts, "persistence: the database is back; batch written");
+                        info!(batch = batch_id, attempts, "persistence: the database is back; batch written");
                     }
                     let rows = encoded.rows();
                     status.update(|s| {
                         s.state = WriterState::Healthy;
-                        s.confirmed_batch = batch.id;
-                        s.confirmed_tick = batch.meta.tick;
+                        s.confirmed_batch = batch_id;
+                        s.confirmed_tick = batch_tick;
                         if applied {
                             s.batches += 1;
                             s.rows += rows as u64;
@@ -511,8 +515,8 @@ async fn run(
                         s.last_flush_ms = transaction.as_secs_f64() * 1000.0;
                     });
                     let _ = confirmations.send(Confirmation {
-                        batch: batch.id,
-                        tick: batch.meta.tick,
+                        batch: batch_id,
+                        tick: batch_tick,
                         rows,
                         elapsed: first_attempt.elapsed(),
                         transaction,
@@ -528,7 +532,7 @@ async fn run(
             attempts += 1;
             let wait = if transient {
                 if attempts == 1 || attempts.is_power_of_two() {
-                    warn!(batch = batch.id, attempts, "persistence: write failed, retrying in {backoff:?}: {error}");
+                    warn!(batch = batch_id, attempts, "persistence: write failed, retrying in {backoff:?}: {error}");
                 }
                 let state = WriterState::Retrying { attempts, error };
                 status.update(|s| {
@@ -540,7 +544,7 @@ async fn run(
                 wait
             } else {
                 error!(
-                    batch = batch.id,
+                    batch = batch_id,
                     "persistence: write failed and retrying will not fix it: {error}; the simulation is halted \
                      until it succeeds (retried every {:?}; see docs/OPERATIONS.md)",
                     options.failed_retry

@@ -11,7 +11,8 @@
 //! 2. **Tick runs**, alternating OFF/ON (`off, on, on, off, ...`): the same generated world (same
 //!    seed) each time; OFF is the simulation alone, ON adds `PersistencePlugin` and a
 //!    `Persister` writing to the scratch database at the shipped flush interval. Each run
-//!    warms up, then times every tick (`FixedMain`) individually. In ON runs the writer's
+//!    warms up, then times every tick (`FixedMain`) individually, back to back or, with
+//!    `--tick-hz`, started at the server's rate. In ON runs the writer's
 //!    confirmations give rows per second of transaction time, rows per batch and flush
 //!    (transaction) durations.
 //! 3. **Bulk**: batches holding every entity of the world, encoded and applied with the
@@ -107,6 +108,11 @@ struct Args {
     /// Write every measured tick to this CSV file (`run,mode,tick,tick_ms,persist_ms,flushed`).
     #[arg(long)]
     tick_log: Option<std::path::PathBuf>,
+    /// Start measured ticks at this rate, as the server does (e.g. 20, the default tuning's
+    /// `tick_hz`), sleeping between them; 0 runs them back to back. Paced, the writer and
+    /// Postgres overlap a few ticks per flush instead of every tick of the transaction.
+    #[arg(long, default_value_t = 0.0)]
+    tick_hz: f64,
     /// Keep the scratch database and Redis keys (their names are printed).
     #[arg(long)]
     keep: bool,
@@ -486,6 +492,7 @@ fn run(args: &Args, rt: &Arc<tokio::runtime::Runtime>, scratch: &Scratch) -> any
         "parked_ships": census.parked.parked_ships,
         "flush_interval_ticks": census.interval,
         "ticks_per_run": args.ticks,
+        "tick_hz": args.tick_hz,
         "runs": args.runs,
         "accounts": args.accounts,
     }))
@@ -697,7 +704,13 @@ fn timed_run(args: &Args, persist: bool, rt: &Arc<tokio::runtime::Runtime>, db: 
     let mut samples = Vec::with_capacity(args.ticks as usize);
     let mut flushed = Vec::with_capacity(args.ticks as usize);
     let cpu0 = thread_cpu_time();
-    for _ in 0..args.ticks {
+    let period = (args.tick_hz > 0.0).then(|| Duration::from_secs_f64(1.0 / args.tick_hz));
+    let first = Instant::now();
+    for i in 0..args.ticks {
+        if let Some(period) = period {
+            let due = first + period * i;
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let start = Instant::now();
         tick(&mut app);
         let d = start.elapsed();
