@@ -203,7 +203,6 @@ pub fn note_tick(
 /// Appends the records of every entity whose persisted components were added or changed since
 /// this system last ran (ships that left hyperspace included), and the market orders touched
 /// since then, to [`PendingChanges`]. Run through [`collect_now`].
-#[expect(clippy::too_many_arguments, reason = "one query per persisted kind")]
 pub fn collect_changes(
     mut pending: ResMut<PendingChanges>,
     mut market: ResMut<Market>,
