@@ -139,6 +139,19 @@ pub enum DbError {
         /// The server's message.
         reason: String,
     },
+    /// Another server is using this database's world (see [`crate::lock`]).
+    #[error(
+        "{backend} at {location} is in use: {holder}. Two servers writing one world overwrite each other's saves: \
+         stop the other server first (or give this one another database)"
+    )]
+    InUse {
+        /// Which engine.
+        backend: Backend,
+        /// The database.
+        location: String,
+        /// Who holds it, as far as can be told.
+        holder: String,
+    },
     /// One migration failed; nothing of it was applied (each runs in a transaction).
     #[error("{backend}: migration {version} ({description}) failed: {reason}")]
     Migration {

@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod cache;
 pub mod db;
+pub mod lock;
 pub mod profiles;
 pub mod restore;
 pub mod rows;
@@ -28,6 +29,7 @@ pub mod writer;
 pub use accounts::AccountError;
 pub use cache::{CacheError, CacheOptions, PlayerProfile, RedisCache};
 pub use db::{Backend, Db, DbError, DbTarget};
+pub use lock::WorldLock;
 pub use profiles::{CacheCounts, CacheStats, Profiles};
 
 use std::sync::Arc;

@@ -118,3 +118,44 @@ async fn a_failing_migration_names_itself() {
     assert!(message.contains("SQLite: migration 1 (players) failed"), "{message}");
     db.close().await;
 }
+
+/// A second `lock_world` on the same database fails with `InUse` while the first lock lives,
+/// and succeeds once it is dropped (the session or file lock goes with it).
+async fn second_server_is_refused(target: &DbTarget, expect_in_message: &str) {
+    let first = Db::connect(target).await.expect("connect");
+    let second = Db::connect(target).await.expect("connect again");
+    let lock = first.lock_world(target).await.expect("the first server takes the lock");
+    let err = second.lock_world(target).await.expect_err("a second server must be refused");
+    assert!(matches!(err, DbError::InUse { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("in use") && message.contains("stop the other server"), "{message}");
+    assert!(message.contains(expect_in_message), "{message}");
+    drop(lock);
+    // Postgres ends the released session asynchronously: retry (bounded, a hang guard).
+    let mut again = None;
+    for _ in 0..200 {
+        match second.lock_world(target).await {
+            Ok(lock) => {
+                again = Some(lock);
+                break;
+            }
+            Err(DbError::InUse { .. }) => tokio::time::sleep(Duration::from_millis(25)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(again.is_some(), "the lock is free once the first server is gone");
+    first.close().await;
+    second.close().await;
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_second_server_on_one_world() {
+    let Some(pg) = TestPg::create().await else { return };
+    second_server_is_refused(&pg.target(), "Postgres session pid").await;
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_second_server_on_one_world() {
+    let file = TestSqlite::new();
+    second_server_is_refused(&file.target(), "starforge.db.lock").await;
+}

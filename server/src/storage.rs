@@ -1,7 +1,8 @@
 //! The server's storage: the database (Postgres when `--database-url`/`DATABASE_URL` is set,
 //! else the SQLite file `--db-path`), the saved world, the writer, accounts and Redis.
 //!
-//! Startup ([`open_storage`]): connect (5 s timeout), run migrations (a failure stops startup
+//! Startup ([`open_storage`]): connect (5 s timeout), take the world lock (a second server on
+//! the same database stops here, see `starforge_persistence::lock`), run migrations (a failure stops startup
 //! with the migration's name and reason), read the saved world if there is one. Then
 //! [`install`] restores that world into the app, or generates one from the seed, and starts
 //! the writer; accounts whose empire was never saved (the server stopped between the account's
@@ -21,7 +22,7 @@ use starforge_persistence::restore::{self, LoadedWorld};
 use starforge_persistence::writer::{WriterOptions, WriterState};
 use starforge_persistence::{
     CacheOptions, CacheStats, Db, DbTarget, PendingChanges, PersistAfter, PersistencePlugin, Persister, Profiles,
-    RedisCache,
+    RedisCache, WorldLock,
 };
 use starforge_systems::SimSystems;
 use tracing::{info, warn};
@@ -42,6 +43,8 @@ pub struct Storage {
     pub profiles: Arc<Profiles>,
     /// The Redis connection, if configured.
     pub cache: Option<RedisCache>,
+    /// This server's claim on the database (a second server on it stops at startup).
+    pub lock: WorldLock,
 }
 
 /// Connects to the configured database and reads what it holds; `None` with `--ephemeral`.
@@ -60,6 +63,7 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
             .context("cannot start the persistence runtime")?,
     );
     let db = runtime.block_on(Db::connect(&target)).context("cannot open the database")?;
+    let lock = runtime.block_on(db.lock_world(&target)).context("cannot open the database")?;
     runtime.block_on(db.migrate()).context("database migrations failed")?;
     let loaded = runtime.block_on(restore::load(&db)).context("cannot read the saved world")?;
     let cache = match config.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {
@@ -76,7 +80,7 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
         }
     };
     let profiles = Arc::new(Profiles::new(db.clone(), cache.clone()));
-    Ok(Some(Storage { runtime, db, target, loaded, profiles, cache }))
+    Ok(Some(Storage { runtime, db, target, loaded, profiles, cache, lock }))
 }
 
 /// Restores the saved world into `app` (or generates one with `generate`), adds persistence

@@ -303,3 +303,21 @@ fn an_account_whose_empire_was_never_saved_gets_it_back_under_the_same_id() {
     let back = login(&url, "grace", "correct horse battery").expect("login after the crash");
     assert_eq!(back.player_id, first.player_id, "the account keeps its id");
 }
+
+#[test]
+fn a_second_server_on_the_same_database_stops_at_startup() {
+    let db = TempDb::new("twice");
+    let mut first = Server::start_with_db(&PERSIST_ARGS, &shipped_tuning(), &db.file());
+    first.wait_for("starforge started", Duration::from_secs(60));
+    let mut second = Server::start_with_db(&PERSIST_ARGS, &shipped_tuning(), &db.file());
+    let status = second.wait_exit(Duration::from_secs(60));
+    let out = second.output();
+    assert!(!status.success(), "the second server must not start; output:\n{out}");
+    assert!(out.contains("is in use") && out.contains("world.db.lock"), "output:\n{out}");
+    assert!(!out.contains("starforge started"), "output:\n{out}");
+    // The first one is untouched: it still runs and saves on SIGTERM.
+    first.signal("TERM");
+    let status = first.wait_exit(Duration::from_secs(60));
+    assert!(status.success(), "output:\n{}", first.output());
+    assert!(first.output().contains("the database holds the world"), "output:\n{}", first.output());
+}
