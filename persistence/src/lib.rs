@@ -30,7 +30,7 @@ pub use accounts::AccountError;
 pub use cache::{CacheError, CacheOptions, PlayerProfile, RedisCache};
 pub use db::{Backend, Db, DbError, DbTarget};
 pub use lock::WorldLock;
-pub use profiles::{CacheCounts, CacheStats, Profiles};
+pub use profiles::{BreakerOptions, CacheCounts, CacheStats, Profiles};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -31,7 +31,9 @@ pub struct WorldLock {
 enum Held {
     Postgres(tokio::task::AbortHandle),
     /// The open, locked file: closing it releases the lock.
-    Sqlite { _file: File },
+    Sqlite {
+        _file: File,
+    },
 }
 
 impl Drop for Held {

@@ -6,6 +6,12 @@
 //! the database answers: the failure is counted in [`CacheStats`] and logged (at most one
 //! warning per [`WARN_INTERVAL`]), never returned to the caller. So Redis can be wiped, or
 //! be down, at any time without losing anything or failing a login.
+//!
+//! A stalled Redis would make every login wait for the response timeout (250 ms) before the
+//! database answers. After [`BreakerOptions::trip_after`] consecutive failures the breaker
+//! opens: lookups go straight to the database (counted as bypassed) for
+//! [`BreakerOptions::open_for`]; then one lookup tries Redis again, which closes the breaker if
+//! it answers and reopens it if not.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -19,6 +25,21 @@ use crate::db::{Db, DbError};
 /// At most one warning about Redis failures per this interval (the rest are counted).
 pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// When the login cache stops asking a failing Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BreakerOptions {
+    /// Consecutive Redis failures (errors or timeouts) that open the breaker.
+    pub trip_after: u32,
+    /// How long lookups skip Redis once it is open.
+    pub open_for: Duration,
+}
+
+impl Default for BreakerOptions {
+    fn default() -> Self {
+        BreakerOptions { trip_after: 3, open_for: Duration::from_secs(5) }
+    }
+}
+
 /// Counters of the profile cache, for metrics (monotonic, relaxed atomics).
 #[derive(Debug, Default)]
 pub struct CacheStats {
@@ -26,6 +47,7 @@ pub struct CacheStats {
     misses: AtomicU64,
     errors: AtomicU64,
     writebacks: AtomicU64,
+    bypassed: AtomicU64,
 }
 
 /// A copy of the [`CacheStats`] counters.
@@ -40,6 +62,8 @@ pub struct CacheCounts {
     pub errors: u64,
     /// Profiles written to Redis after a miss (or unexpected data) or a new account.
     pub writebacks: u64,
+    /// Lookups and writes that skipped Redis because the breaker was open (Redis failing).
+    pub bypassed: u64,
 }
 
 impl CacheStats {
@@ -50,6 +74,7 @@ impl CacheStats {
             misses: self.misses.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             writebacks: self.writebacks.load(Ordering::Relaxed),
+            bypassed: self.bypassed.load(Ordering::Relaxed),
         }
     }
 
@@ -65,12 +90,35 @@ pub struct Profiles {
     cache: Option<RedisCache>,
     stats: Arc<CacheStats>,
     warnings: WarnLimiter,
+    breaker: Breaker,
 }
 
 impl Profiles {
     /// Profiles in `db`, cached in `cache` if `Some`.
     pub fn new(db: Db, cache: Option<RedisCache>) -> Self {
-        Self { db, cache, stats: Arc::default(), warnings: WarnLimiter::new(WARN_INTERVAL) }
+        Self::with_breaker(db, cache, BreakerOptions::default())
+    }
+
+    /// Like [`Profiles::new`], with the breaker's settings.
+    pub fn with_breaker(db: Db, cache: Option<RedisCache>, breaker: BreakerOptions) -> Self {
+        Self {
+            db,
+            cache,
+            stats: Arc::default(),
+            warnings: WarnLimiter::new(WARN_INTERVAL),
+            breaker: Breaker::new(breaker),
+        }
+    }
+
+    /// The cache, unless the breaker says to skip it now (then counted as bypassed).
+    fn usable_cache(&self) -> Option<&RedisCache> {
+        let cache = self.cache.as_ref()?;
+        if self.breaker.allow(Instant::now()) {
+            Some(cache)
+        } else {
+            CacheStats::count(&self.stats.bypassed);
+            None
+        }
     }
 
     /// The database.
@@ -95,13 +143,15 @@ impl Profiles {
     /// answers; only a database failure is an error.
     pub async fn lookup(&self, username: &str) -> Result<Option<PlayerProfile>, DbError> {
         let mut write_back = false;
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = self.usable_cache() {
             match cache.get_profile_by_name(username).await {
                 Ok(Some(profile)) => {
+                    self.breaker.succeeded();
                     CacheStats::count(&self.stats.hits);
                     return Ok(Some(profile));
                 }
                 Ok(None) => {
+                    self.breaker.succeeded();
                     CacheStats::count(&self.stats.misses);
                     write_back = true;
                 }
@@ -132,18 +182,86 @@ impl Profiles {
 
     /// Writes `profile` to Redis, if configured; failures are counted and logged.
     async fn write_to_cache(&self, profile: &PlayerProfile) {
-        let Some(cache) = &self.cache else { return };
+        let Some(cache) = self.usable_cache() else { return };
         match cache.put_profile(profile).await {
-            Ok(()) => CacheStats::count(&self.stats.writebacks),
+            Ok(()) => {
+                self.breaker.succeeded();
+                CacheStats::count(&self.stats.writebacks);
+            }
             Err(error) => self.cache_failed("writing a profile to Redis failed", &error),
         }
     }
 
     fn cache_failed(&self, message: &str, error: &CacheError) {
         CacheStats::count(&self.stats.errors);
+        // Unexpected data is Redis answering: not a reason to stop asking it.
+        if !error.is_corrupt() && self.breaker.failed(Instant::now()) {
+            tracing::warn!(
+                "Redis failed {} times in a row: logins skip it for {:?}, then try it again",
+                self.breaker.options.trip_after,
+                self.breaker.options.open_for
+            );
+        }
         if let Some(suppressed) = self.warnings.allow(Instant::now()) {
             tracing::warn!(%error, suppressed, "{message}");
         }
+    }
+}
+
+/// Stops asking Redis after consecutive failures, for a while (see the module docs).
+#[derive(Debug)]
+struct Breaker {
+    options: BreakerOptions,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Debug, Default)]
+struct BreakerState {
+    /// Consecutive failures.
+    failures: u32,
+    /// Open (skipping Redis) until then.
+    open_until: Option<Instant>,
+    /// A trial call is out after the open period (others still skip Redis meanwhile).
+    trial: bool,
+}
+
+impl Breaker {
+    fn new(options: BreakerOptions) -> Self {
+        Self { options, state: Mutex::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BreakerState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a call may go to Redis at `now`.
+    fn allow(&self, now: Instant) -> bool {
+        let mut s = self.lock();
+        match s.open_until {
+            None => true,
+            Some(until) if now < until || s.trial => false,
+            Some(_) => {
+                s.trial = true;
+                true
+            }
+        }
+    }
+
+    /// Redis answered: closed again.
+    fn succeeded(&self) {
+        *self.lock() = BreakerState::default();
+    }
+
+    /// Redis failed at `now`; `true` if this opened the breaker (from closed).
+    fn failed(&self, now: Instant) -> bool {
+        let mut s = self.lock();
+        s.failures = s.failures.saturating_add(1);
+        let was_open = s.open_until.is_some();
+        if s.trial || s.failures >= self.options.trip_after.max(1) {
+            s.open_until = Some(now + self.options.open_for);
+            s.trial = false;
+        }
+        !was_open && s.open_until.is_some()
     }
 }
 
@@ -181,6 +299,32 @@ impl WarnLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_breaker_opens_after_consecutive_failures_and_tries_again_after_a_while() {
+        let b = Breaker::new(BreakerOptions { trip_after: 3, open_for: Duration::from_secs(5) });
+        let t0 = Instant::now();
+        assert!(b.allow(t0));
+        assert!(!b.failed(t0));
+        assert!(!b.failed(t0));
+        b.succeeded();
+        // A success resets the count: two more failures do not open it.
+        assert!(!b.failed(t0));
+        assert!(!b.failed(t0));
+        assert!(b.allow(t0));
+        assert!(b.failed(t0), "the third in a row opens it");
+        assert!(!b.allow(t0 + Duration::from_secs(1)), "open: skip Redis");
+        assert!(!b.allow(t0 + Duration::from_millis(4999)));
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(b.allow(t1), "after the open period one trial goes to Redis");
+        assert!(!b.allow(t1), "only one trial at a time");
+        assert!(!b.failed(t1), "a failed trial reopens it (no new warning)");
+        assert!(!b.allow(t1 + Duration::from_secs(4)));
+        let t2 = t1 + Duration::from_secs(5);
+        assert!(b.allow(t2));
+        b.succeeded();
+        assert!(b.allow(t2) && b.allow(t2), "a successful trial closes it");
+    }
 
     #[test]
     fn one_warning_per_interval() {

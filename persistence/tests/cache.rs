@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use starforge_persistence::{
-    AccountError, CacheCounts, CacheError, CacheOptions, Db, DbTarget, PlayerProfile, Profiles, RedisCache,
+    AccountError, BreakerOptions, CacheCounts, CacheError, CacheOptions, Db, DbTarget, PlayerProfile, Profiles,
+    RedisCache,
 };
 
 #[path = "../../tests/src/services.rs"]
@@ -82,11 +83,11 @@ async fn hydration(target: &DbTarget) {
 
     // Now a hit.
     assert_eq!(profiles.lookup("ada").await.expect("lookup"), Some(profile(7, "ada")));
-    assert_eq!(stats.snapshot(), CacheCounts { hits: 1, misses: 1, writebacks: 1, errors: 0 });
+    assert_eq!(stats.snapshot(), CacheCounts { hits: 1, misses: 1, writebacks: 1, ..CacheCounts::default() });
 
     // Unknown names are misses and write nothing.
     assert_eq!(profiles.lookup("nobody").await.expect("lookup"), None);
-    assert_eq!(stats.snapshot(), CacheCounts { hits: 1, misses: 2, writebacks: 1, errors: 0 });
+    assert_eq!(stats.snapshot(), CacheCounts { hits: 1, misses: 2, writebacks: 1, ..CacheCounts::default() });
     assert_eq!(redis.keys().len(), 2, "{:?}", redis.keys());
 
     // A new account goes to the database, then to the cache.
@@ -168,6 +169,53 @@ async fn stalled_redis_means_the_database_answers() {
     let error = cache.publish_ticker("{}").await.expect_err("stalled");
     assert!(matches!(error, CacheError::Timeout { .. }), "{error:?}");
     drop(proxy);
+    db.close().await;
+}
+
+/// A stalled Redis costs the response timeout per call: after three failures in a row the
+/// breaker sends lookups straight to the database (counted as bypassed, Redis not asked),
+/// and once Redis answers again a trial lookup closes it.
+#[tokio::test]
+async fn a_failing_redis_is_skipped_until_it_answers_again() {
+    let Some((redis, direct)) = TestRedis::create(Duration::from_secs(3600)).await else { return };
+    let proxy = Proxy::start(redis.upstream()).await;
+    let file = TestSqlite::new();
+    let db = migrated(&file.target()).await;
+    // Stalled calls wait for the response timeout: 1 s keeps the test short; a slow answer
+    // after the restore only means one more retry below.
+    let options =
+        CacheOptions { response_timeout: Duration::from_secs(1), connect_timeout: PATIENCE, ..CacheOptions::default() };
+    let cache = RedisCache::connect_with(&redis.url_via(&proxy), direct.key_prefix(), options).await.expect("connect");
+    let breaker = BreakerOptions { trip_after: 3, open_for: Duration::from_millis(300) };
+    let profiles = Profiles::with_breaker(db.clone(), Some(cache), breaker);
+    profiles.create(&profile(7, "ada")).await.expect("create");
+
+    proxy.stall();
+    for _ in 0..3 {
+        assert_eq!(profiles.lookup("ada").await.expect("lookup"), Some(profile(7, "ada")));
+    }
+    let tripped = profiles.stats().snapshot();
+    assert_eq!((tripped.errors, tripped.bypassed), (3, 0), "{tripped:?}");
+    for _ in 0..5 {
+        assert_eq!(profiles.lookup("ada").await.expect("lookup"), Some(profile(7, "ada")), "the database answers");
+    }
+    let open = profiles.stats().snapshot();
+    assert_eq!((open.errors, open.bypassed, open.hits), (3, 5, 0), "Redis is not asked while open: {open:?}");
+
+    proxy.restore();
+    // Past the open period a trial lookup asks Redis again and closes the breaker (bounded
+    // retries: the stalled connection may need a reconnect first).
+    let mut attempts = 0;
+    while profiles.stats().snapshot().hits == 0 {
+        attempts += 1;
+        assert!(attempts <= 40, "Redis never asked again: {:?}", profiles.stats().snapshot());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(profiles.lookup("ada").await.expect("lookup"), Some(profile(7, "ada")));
+    }
+    let before = profiles.stats().snapshot();
+    assert_eq!(profiles.lookup("ada").await.expect("lookup"), Some(profile(7, "ada")));
+    assert_eq!(profiles.stats().snapshot().hits, before.hits + 1, "closed again: the next lookup hits");
+    assert_eq!(profiles.stats().snapshot().bypassed, before.bypassed);
     db.close().await;
 }
 
@@ -267,7 +315,9 @@ async fn the_cache_comes_back_after_an_outage() {
     let options = CacheOptions { response_timeout: PATIENCE, connect_timeout: PATIENCE, ..CacheOptions::default() };
     let cache =
         RedisCache::connect_with(&proxied_url, direct.key_prefix(), options).await.expect("connect through the proxy");
-    let profiles = Profiles::new(db.clone(), Some(cache));
+    // A short open period: failures while Redis reconnects do not keep it skipped for long.
+    let breaker = BreakerOptions { open_for: Duration::from_millis(100), ..BreakerOptions::default() };
+    let profiles = Profiles::with_breaker(db.clone(), Some(cache), breaker);
     profiles.create(&profile(7, "ada")).await.expect("create");
     assert_eq!(profiles.lookup("ada").await.expect("lookup"), Some(profile(7, "ada")));
     assert_eq!(profiles.stats().snapshot(), CacheCounts { hits: 1, writebacks: 1, ..CacheCounts::default() });

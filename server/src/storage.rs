@@ -238,6 +238,12 @@ pub fn report(
             "Login lookups where Redis failed (the database answered).",
             c.errors as f64,
         );
+        m.set_gauge(
+            "starforge_login_cache_bypassed_total",
+            "counter",
+            "Login lookups and cache writes that skipped Redis while it was failing (circuit breaker open).",
+            c.bypassed as f64,
+        );
     }
     let interval = tuning.world.flush_interval_ticks();
     let degraded = match &status.state {
