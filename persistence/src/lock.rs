@@ -100,9 +100,12 @@ async fn try_take(pool: &PgPool) -> Result<Option<sqlx::pool::PoolConnection<Pos
     Ok(taken.then_some(connection))
 }
 
+/// The holder's session: pid, client address, start time.
+type Session = (i32, Option<String>, Option<String>);
+
 /// Who holds the lock, for the message (best effort).
 async fn holder(pool: &PgPool) -> String {
-    let row: Result<Option<(i32, Option<String>, Option<String>)>, _> = sqlx::query_as(
+    let row: Result<Option<Session>, _> = sqlx::query_as(
         "SELECT a.pid, host(a.client_addr), to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
