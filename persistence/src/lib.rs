@@ -311,13 +311,16 @@ pub struct Persister {
     _runtime: Option<Arc<tokio::runtime::Runtime>>,
     next_batch: u64,
     last_flush_tick: u64,
+    /// Tick of the last collection for a flush, sent or handed back: the next is due one
+    /// interval later either way (a lagging writer does not make every tick collect).
+    last_attempt_tick: u64,
     galaxy_sent: bool,
     halted: bool,
     last_halt_log: Option<Instant>,
     /// Longest wait for the database at shutdown.
     pub shutdown_timeout: Duration,
-    /// Sends the busy writer handed back: one per tick while it lags behind a due flush (and
-    /// one per retry of [`flush_now`]), so a lag indicator rather than a count of batches.
+    /// Sends the busy writer handed back: one per flush interval while it lags (and one per
+    /// retry of [`flush_now`]), so a lag indicator rather than a count of batches.
     pub deferred: u64,
 }
 
@@ -331,6 +334,7 @@ impl Persister {
             _runtime: runtime,
             next_batch: confirmed_batch + 1,
             last_flush_tick: tick,
+            last_attempt_tick: tick,
             galaxy_sent: false,
             halted: false,
             last_halt_log: None,
@@ -404,16 +408,19 @@ impl Persister {
     }
 }
 
-/// Flushes when the interval has passed since the last flush (exclusive: reads resources).
+/// Collects and flushes when the interval has passed since the last attempt (exclusive: reads
+/// resources). A busy writer hands the batch back; the next attempt, one interval later,
+/// collects what changed since and sends both as one batch.
 pub fn flush(world: &mut World) {
     let tick = world.resource::<SimTick>().0;
     let interval = world.resource::<Tuning>().world.flush_interval_ticks();
     // Most ticks are not due: decide before touching anything.
-    if world.get_resource::<Persister>().is_none_or(|p| tick < p.last_flush_tick + interval) {
+    if world.get_resource::<Persister>().is_none_or(|p| tick < p.last_attempt_tick + interval) {
         return;
     }
     collect_now(world);
     let Some(mut persister) = world.remove_resource::<Persister>() else { return };
+    persister.last_attempt_tick = tick;
     let meta = WorldMeta::capture(world);
     world.resource_scope(|world, mut pending: Mut<PendingChanges>| {
         persister.send(meta, world.resource::<Galaxy>(), &mut pending);
