@@ -340,7 +340,7 @@ async fn connect_sqlite(path: &Path, timeout: Duration) -> Result<SqlitePool, Db
         .map_err(|error| connect_error(backend, location, error))
 }
 
-fn connect_error(backend: Backend, location: String, error: sqlx::Error) -> DbError {
+pub(crate) fn connect_error(backend: Backend, location: String, error: sqlx::Error) -> DbError {
     match error {
         sqlx::Error::Database(db) => DbError::Refused { backend, location, reason: db.to_string() },
         sqlx::Error::PoolTimedOut => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres};
 use tracing::{error, info, warn};
 
-use crate::db::{Backend, Db, DbError, DbTarget};
+use crate::db::{Backend, Db, DbError, DbTarget, connect_error};
 
 /// The advisory lock key of a Starforge world (`"STARFORG"` in ASCII).
 pub const LOCK_KEY: i64 = 0x5354_4152_464F_5247;
@@ -74,20 +74,23 @@ impl Db {
 
 fn lock_sqlite(path: &Path) -> Result<File, DbError> {
     let lock = lock_file(path);
-    let in_use =
-        |holder: String| DbError::InUse { backend: Backend::Sqlite, location: path.display().to_string(), holder };
+    let location = path.display().to_string();
+    let unusable =
+        |reason: String| DbError::Unreachable { backend: Backend::Sqlite, location: location.clone(), reason };
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock)
-        .map_err(|e| in_use(format!("cannot open the lock file {}: {e}", lock.display())))?;
+        .map_err(|e| unusable(format!("cannot open the lock file {}: {e}", lock.display())))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => {
-            Err(in_use(format!("another process holds {} (a server running on this file)", lock.display())))
-        }
-        Err(TryLockError::Error(e)) => Err(in_use(format!("cannot lock {}: {e}", lock.display()))),
+        Err(TryLockError::WouldBlock) => Err(DbError::InUse {
+            backend: Backend::Sqlite,
+            location: location.clone(),
+            holder: format!("another process holds {} (a server running on this file)", lock.display()),
+        }),
+        Err(TryLockError::Error(e)) => Err(unusable(format!("cannot lock {}: {e}", lock.display()))),
     }
 }
 
@@ -126,11 +129,7 @@ async fn holder(pool: &PgPool) -> String {
 
 async fn lock_postgres(pool: &PgPool, target: &DbTarget) -> Result<tokio::task::AbortHandle, DbError> {
     let location = format!("{target:?}");
-    let connection = try_take(pool).await.map_err(|e| DbError::InUse {
-        backend: Backend::Postgres,
-        location: location.clone(),
-        holder: e.to_string(),
-    })?;
+    let connection = try_take(pool).await.map_err(|e| connect_error(Backend::Postgres, location.clone(), e))?;
     let Some(connection) = connection else {
         return Err(DbError::InUse { backend: Backend::Postgres, location, holder: holder(pool).await });
     };

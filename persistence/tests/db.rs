@@ -159,3 +159,17 @@ async fn sqlite_refuses_a_second_server_on_one_world() {
     let file = TestSqlite::new();
     second_server_is_refused(&file.target(), "starforge.db.lock").await;
 }
+
+#[tokio::test]
+async fn an_unusable_lock_file_is_an_error_that_does_not_say_in_use() {
+    let file = TestSqlite::new();
+    let target = file.target();
+    let db = Db::connect(&target).await.expect("connect");
+    let DbTarget::Sqlite(path) = &target else { unreachable!("a SQLite target") };
+    // A directory where the lock file should be: it cannot be opened for writing.
+    std::fs::create_dir_all(starforge_persistence::lock::lock_file(path)).expect("mkdir");
+    let err = db.lock_world(&target).await.expect_err("the lock file cannot be opened");
+    assert!(matches!(err, DbError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot open the lock file"), "{err}");
+    db.close().await;
+}
