@@ -288,11 +288,15 @@ fn migrate_error(backend: Backend, error: MigrateError) -> DbError {
     }
 }
 
+/// `host:port/database` of a Postgres connection (how messages name it; no password).
+pub(crate) fn pg_location(options: &PgConnectOptions) -> String {
+    format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or("(default)"))
+}
+
 async fn connect_postgres(url: &str, timeout: Duration) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|error| DbError::BadUrl { url: redact_url(url), reason: error.to_string() })?;
-    let location =
-        format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or("(default)"));
+    let location = pg_location(&options);
     let backend = Backend::Postgres;
     // One direct attempt first: the pool would retry a refused connection until its timeout
     // and then report only "pool timed out", losing the reason.

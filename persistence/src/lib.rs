@@ -115,11 +115,8 @@ impl Changes {
 
     /// The newest entry of each id, sorted by id.
     pub fn newest(&self) -> Vec<(&EntityId, &Option<Record>)> {
-        let mut entries: Vec<(&EntityId, &Option<Record>)> = self.0.iter().rev().map(|(id, r)| (id, r)).collect();
-        // Stable, over the reversed entries: the newest entry of an id comes first and is the
-        // one `dedup_by_key` keeps.
-        entries.sort_by_key(|e| *e.0);
-        entries.dedup_by_key(|e| *e.0);
+        let mut entries: Vec<(&EntityId, &Option<Record>)> = self.iter().collect();
+        keep_newest(&mut entries, |e| *e.0);
         entries
     }
 
@@ -131,11 +128,16 @@ impl Changes {
     /// Keeps only the newest entry of each id (sorted by id): after it, the entries are
     /// bounded by the live entities plus the ids deleted since the last write.
     pub fn compact(&mut self) {
-        self.0.reverse();
-        // Stable: the newest entry of an id now comes first and survives `dedup_by_key`.
-        self.0.sort_by_key(|e| e.0);
-        self.0.dedup_by_key(|e| e.0);
+        keep_newest(&mut self.0, |e| e.0);
     }
+}
+
+/// Sorts `entries` (in collection order) by id, keeping only the last entry of each id.
+fn keep_newest<T>(entries: &mut Vec<T>, id: impl Fn(&T) -> EntityId) {
+    entries.reverse();
+    // Stable: the newest entry of an id now comes first and survives `dedup_by_key`.
+    entries.sort_by_key(&id);
+    entries.dedup_by_key(|e| id(e));
 }
 
 /// Notes changes every tick and, with a [`Persister`], collects and flushes them every flush
@@ -218,11 +220,11 @@ pub fn collect_changes(
     // Copying the records is most of the cost in a big world (tens of thousands of records per
     // flush, mostly cache misses): two threads walk the changed ships and colonies in storage
     // order, each copying every other run of `PART` of them (read-only queries; the order of
-    // entries does not matter, each id is collected once).
-    let copy = |half: usize, out: &mut Vec<(EntityId, Option<Record>)>| {
-        let mine = |i: &usize| (i / PART) % 2 == half;
+    // entries does not matter, each id is collected once). `None`: one thread copies all.
+    let copy = |half: Option<usize>, out: &mut Vec<(EntityId, Option<Record>)>| {
+        let mine = |i: &usize| half.is_none_or(|h| (i / PART) % 2 == h);
         for (_, v) in ships.iter().enumerate().filter(|(i, _)| mine(i)) {
-            out.push((*v.0.0, Some(Record::Ship(Box::new(rows::ship_record(&v))))));
+            out.push(ship_entry(&v));
         }
         for (_, v) in colonies.iter().enumerate().filter(|(i, _)| mine(i)) {
             out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
@@ -233,20 +235,19 @@ pub fn collect_changes(
     let expected = p.last_collected;
     c.reserve(expected);
     if expected < PARALLEL_COLLECTION_MIN {
-        copy(0, c);
-        copy(1, c);
+        copy(None, c);
     } else {
         std::thread::scope(|scope| {
             let helper = std::thread::Builder::new().name("persist-collect".into()).spawn_scoped(scope, || {
                 let mut out = Vec::with_capacity(expected / 2 + PART);
-                copy(1, &mut out);
+                copy(Some(1), &mut out);
                 out
             });
-            copy(0, c);
+            copy(Some(0), c);
             match helper.map(|h| h.join()) {
                 Ok(Ok(mut out)) => c.append(&mut out),
                 // No thread to be had (or it panicked): copy that half here.
-                _ => copy(1, c),
+                _ => copy(Some(1), c),
             }
         });
     }
@@ -255,7 +256,7 @@ pub fn collect_changes(
         if !ships.contains(e)
             && let Ok(v) = all_ships.get(e)
         {
-            c.push((*v.0.0, Some(Record::Ship(Box::new(rows::ship_record(&v))))));
+            c.push(ship_entry(&v));
         }
     }
     for v in &empires {
@@ -271,6 +272,11 @@ pub fn collect_changes(
         c.push((id, market.get(id).map(|o| Record::Order(*o))));
     }
     p.last_collected = c.len() - before;
+}
+
+/// A ship's pending entry.
+fn ship_entry(v: &ShipView<'_>) -> (EntityId, Option<Record>) {
+    (*v.0.0, Some(Record::Ship(Box::new(rows::ship_record(v)))))
 }
 
 /// Below this many records in the previous collection a collection is copied on one thread.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres};
 use tracing::{error, info, warn};
 
-use crate::db::{Backend, Db, DbError, DbTarget, connect_error};
+use crate::db::{Backend, Db, DbError, connect_error, pg_location};
 
 /// The advisory lock key of a Starforge world (`"STARFORG"` in ASCII).
 pub const LOCK_KEY: i64 = 0x5354_4152_464F_5247;
@@ -53,20 +53,13 @@ pub fn lock_file(path: &Path) -> PathBuf {
 }
 
 impl Db {
-    /// Takes the world lock of this database (`target` names it in messages); fails with
-    /// [`DbError::InUse`] if another server holds it. Call it on a tokio runtime that outlives
-    /// the lock (Postgres: the keeper task runs there).
-    pub async fn lock_world(&self, target: &DbTarget) -> Result<WorldLock, DbError> {
-        let held = match (self, target) {
-            (Db::Postgres(pool), _) => Held::Postgres(lock_postgres(pool, target).await?),
-            (Db::Sqlite(_), DbTarget::Sqlite(path)) => Held::Sqlite { _file: lock_sqlite(path)? },
-            (Db::Sqlite(_), DbTarget::Postgres(_)) => {
-                return Err(DbError::InUse {
-                    backend: Backend::Sqlite,
-                    location: format!("{target:?}"),
-                    holder: "a SQLite database needs its file path to be locked".into(),
-                });
-            }
+    /// Takes the world lock of this database; fails with [`DbError::InUse`] if another
+    /// server holds it. Call it on a tokio runtime that outlives the lock (Postgres: the keeper
+    /// task runs there).
+    pub async fn lock_world(&self) -> Result<WorldLock, DbError> {
+        let held = match self {
+            Db::Postgres(pool) => Held::Postgres(lock_postgres(pool).await?),
+            Db::Sqlite(pool) => Held::Sqlite { _file: lock_sqlite(pool.connect_options().get_filename())? },
         };
         Ok(WorldLock { _held: held })
     }
@@ -127,8 +120,8 @@ async fn holder(pool: &PgPool) -> String {
     }
 }
 
-async fn lock_postgres(pool: &PgPool, target: &DbTarget) -> Result<tokio::task::AbortHandle, DbError> {
-    let location = format!("{target:?}");
+async fn lock_postgres(pool: &PgPool) -> Result<tokio::task::AbortHandle, DbError> {
+    let location = pg_location(&pool.connect_options());
     let connection = try_take(pool).await.map_err(|e| connect_error(Backend::Postgres, location.clone(), e))?;
     let Some(connection) = connection else {
         return Err(DbError::InUse { backend: Backend::Postgres, location, holder: holder(pool).await });

@@ -219,10 +219,10 @@ struct Breaker {
 struct BreakerState {
     /// Consecutive failures.
     failures: u32,
-    /// Open (skipping Redis) until then.
+    /// While open: no call goes to Redis until then; the first call after it is a trial,
+    /// which moves it one open period further (so a trial whose answer never comes, e.g. a
+    /// cancelled login, only delays the next trial).
     open_until: Option<Instant>,
-    /// A trial call is out after the open period (others still skip Redis meanwhile).
-    trial: bool,
 }
 
 impl Breaker {
@@ -239,9 +239,9 @@ impl Breaker {
         let mut s = self.lock();
         match s.open_until {
             None => true,
-            Some(until) if now < until || s.trial => false,
+            Some(until) if now < until => false,
             Some(_) => {
-                s.trial = true;
+                s.open_until = Some(now + self.options.open_for);
                 true
             }
         }
@@ -257,9 +257,8 @@ impl Breaker {
         let mut s = self.lock();
         s.failures = s.failures.saturating_add(1);
         let was_open = s.open_until.is_some();
-        if s.trial || s.failures >= self.options.trip_after.max(1) {
+        if was_open || s.failures >= self.options.trip_after.max(1) {
             s.open_until = Some(now + self.options.open_for);
-            s.trial = false;
         }
         !was_open && s.open_until.is_some()
     }
@@ -324,6 +323,14 @@ mod tests {
         assert!(b.allow(t2));
         b.succeeded();
         assert!(b.allow(t2) && b.allow(t2), "a successful trial closes it");
+        // A trial whose answer never comes (the login was cancelled) does not keep it open.
+        for _ in 0..3 {
+            b.failed(t2);
+        }
+        let t3 = t2 + Duration::from_secs(5);
+        assert!(b.allow(t3), "trial");
+        assert!(!b.allow(t3 + Duration::from_secs(1)));
+        assert!(b.allow(t3 + Duration::from_secs(5)), "another trial one open period later");
     }
 
     #[test]

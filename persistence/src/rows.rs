@@ -326,13 +326,7 @@ pub type ShipView<'a> = (
 
 /// The record of a ship read through [`ShipView`].
 pub fn ship_record(v: &ShipView<'_>) -> ShipRecord {
-    ship_record_with_order(v, v.2.0.clone())
-}
-
-/// The record of a ship read through [`ShipView`], with its order already cloned (so a
-/// caller can reuse an allocation with `clone_from`).
-pub fn ship_record_with_order(v: &ShipView<'_>, order: ShipOrder) -> ShipRecord {
-    let ((_, ship, owner, allegiance, fleet), (position, motion, hull, weapon, cargo), (_, transit, target)) = v;
+    let ((_, ship, owner, allegiance, fleet), (position, motion, hull, weapon, cargo), (order, transit, target)) = v;
     ShipRecord {
         ship: **ship,
         owner: owner.0,
@@ -343,7 +337,7 @@ pub fn ship_record_with_order(v: &ShipView<'_>, order: ShipOrder) -> ShipRecord 
         hull: **hull,
         weapon: **weapon,
         cargo: **cargo,
-        order,
+        order: (*order).clone(),
         transit: transit.copied(),
         target: target.0.map(|(id, _)| id),
     }

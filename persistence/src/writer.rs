@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 use starforge_components::galaxy::Galaxy;
-
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 

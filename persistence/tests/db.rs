@@ -124,8 +124,8 @@ async fn a_failing_migration_names_itself() {
 async fn second_server_is_refused(target: &DbTarget, expect_in_message: &str) {
     let first = Db::connect(target).await.expect("connect");
     let second = Db::connect(target).await.expect("connect again");
-    let lock = first.lock_world(target).await.expect("the first server takes the lock");
-    let err = second.lock_world(target).await.expect_err("a second server must be refused");
+    let lock = first.lock_world().await.expect("the first server takes the lock");
+    let err = second.lock_world().await.expect_err("a second server must be refused");
     assert!(matches!(err, DbError::InUse { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("in use") && message.contains("stop the other server"), "{message}");
@@ -134,7 +134,7 @@ async fn second_server_is_refused(target: &DbTarget, expect_in_message: &str) {
     // Postgres ends the released session asynchronously: retry (bounded, a hang guard).
     let mut again = None;
     for _ in 0..200 {
-        match second.lock_world(target).await {
+        match second.lock_world().await {
             Ok(lock) => {
                 again = Some(lock);
                 break;
@@ -168,7 +168,7 @@ async fn an_unusable_lock_file_is_an_error_that_does_not_say_in_use() {
     let DbTarget::Sqlite(path) = &target else { unreachable!("a SQLite target") };
     // A directory where the lock file should be: it cannot be opened for writing.
     std::fs::create_dir_all(starforge_persistence::lock::lock_file(path)).expect("mkdir");
-    let err = db.lock_world(&target).await.expect_err("the lock file cannot be opened");
+    let err = db.lock_world().await.expect_err("the lock file cannot be opened");
     assert!(matches!(err, DbError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("cannot open the lock file"), "{err}");
     db.close().await;

@@ -2,10 +2,10 @@
 //! else the SQLite file `--db-path`), the saved world, the writer, accounts and Redis.
 //!
 //! Startup ([`open_storage`]): connect (5 s timeout), take the world lock (a second server on
-//! the same database stops here, see `starforge_persistence::lock`), run migrations (a failure stops startup
-//! with the migration's name and reason), read the saved world if there is one. Then
-//! [`install`] restores that world into the app, or generates one from the seed, and starts
-//! the writer; accounts whose empire was never saved (the server stopped between the account's
+//! the same database stops here, see `starforge_persistence::lock`), run migrations (a failure
+//! stops startup with the migration's name and reason), read the saved world if there is one.
+//! Then [`install`] restores that world into the app, or generates one from the seed, and
+//! starts the writer; accounts whose empire was never saved (the server stopped between the account's
 //! creation and the next flush) get their starting empire back under their old id.
 //!
 //! Each frame [`report`] turns the writer's state into `/health` (degraded while the database
@@ -63,7 +63,7 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
             .context("cannot start the persistence runtime")?,
     );
     let db = runtime.block_on(Db::connect(&target)).context("cannot open the database")?;
-    let lock = runtime.block_on(db.lock_world(&target)).context("cannot open the database")?;
+    let lock = runtime.block_on(db.lock_world()).context("cannot open the database")?;
     runtime.block_on(db.migrate()).context("database migrations failed")?;
     let loaded = runtime.block_on(restore::load(&db)).context("cannot read the saved world")?;
     let cache = match config.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {

@@ -25,6 +25,15 @@ pub fn test_key() -> [u8; 32] {
     k
 }
 
+/// The configuration of a test server: `systems` star systems, HTTP and UDP on OS-chosen
+/// loopback ports, the test netcode key, plus `extra` flags.
+pub fn loopback_config(systems: u32, extra: &[&str]) -> ServerConfig {
+    let systems = systems.to_string();
+    let base = ["starforge", "--systems", &systems, "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"];
+    let args = base.iter().chain(&["--netcode-key", TEST_KEY_HEX]).chain(extra);
+    ServerConfig::try_from_args(args.copied()).expect("valid flags")
+}
+
 /// A server under test.
 pub struct Server {
     /// The app; step it with [`Server::step`].
@@ -36,20 +45,7 @@ pub struct Server {
 impl Server {
     /// A server with a small galaxy (`systems` systems, default NPC density) on loopback.
     pub fn start(systems: u32, tuning: Tuning) -> Server {
-        let config = ServerConfig::try_from_args([
-            "starforge",
-            "--systems",
-            &systems.to_string(),
-            "--http",
-            "127.0.0.1:0",
-            "--udp",
-            "127.0.0.1:0",
-            "--netcode-key",
-            TEST_KEY_HEX,
-            "--admin-token",
-            TEST_ADMIN_TOKEN,
-        ])
-        .expect("valid flags");
+        let config = loopback_config(systems, &["--admin-token", TEST_ADMIN_TOKEN]);
         let period = Duration::from_secs_f64(1.0 / f64::from(tuning.world.tick_hz));
         let mut app = build_app(&config, tuning);
         app.insert_resource(TimeUpdateStrategy::ManualDuration(period));

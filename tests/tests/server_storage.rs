@@ -10,9 +10,9 @@ use bevy_time::TimeUpdateStrategy;
 use redis::AsyncCommands;
 use starforge_components::prelude::*;
 use starforge_server::accounts::DbAccounts;
-use starforge_server::{ServerConfig, build_persistent_app, feed, start_network, storage};
+use starforge_server::{build_persistent_app, feed, start_network, storage};
 use starforge_shared::http;
-use starforge_tests::net::TEST_KEY_HEX;
+use starforge_tests::net::loopback_config;
 use starforge_tests::persist::runtime;
 use starforge_tests::services::{Proxy, TestPg, TestRedis};
 
@@ -41,24 +41,9 @@ fn health_follows_the_database_and_the_feed_reaches_redis() {
     let Some((redis, _cache)) = rt.block_on(TestRedis::create(Duration::from_secs(3600))) else { return };
     let proxy = rt.block_on(Proxy::start(pg.upstream()));
     let starforge_persistence::DbTarget::Postgres(db_url) = pg.target_via(&proxy) else { unreachable!() };
-    let config = ServerConfig::try_from_args([
-        "starforge",
-        "--systems",
-        "12",
-        "--http",
-        "127.0.0.1:0",
-        "--udp",
-        "127.0.0.1:0",
-        "--netcode-key",
-        TEST_KEY_HEX,
-        "--database-url",
-        &db_url,
-        "--redis-url",
-        &starforge_tests::services::redis_url(),
-        "--redis-prefix",
-        &redis.prefix,
-    ])
-    .expect("valid flags");
+    let redis_url = starforge_tests::services::redis_url();
+    let config =
+        loopback_config(12, &["--database-url", &db_url, "--redis-url", &redis_url, "--redis-prefix", &redis.prefix]);
     let mut storage = storage::open_storage(&config).expect("storage opens").expect("not ephemeral");
     let tuning = Tuning::default();
     let period = Duration::from_secs_f64(1.0 / f64::from(tuning.world.tick_hz));
