@@ -1,6 +1,7 @@
 //! Colonies on planets: population, buildings, construction and shipyard queues.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,8 @@ impl BuildingKind {
 /// A colony on a planet.
 #[derive(Component, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Colony {
-    /// Display name.
-    pub name: String,
+    /// Display name (never changes; shared, so copying a colony costs no allocation).
+    pub name: Arc<str>,
     /// Its star system.
     pub system: SystemId,
     /// Index of its planet in the system's planet list.

@@ -1,5 +1,7 @@
 //! Ships, fleets and their orders.
 
+use std::sync::Arc;
+
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 use serde::{Deserialize, Serialize};
@@ -114,8 +116,9 @@ pub enum ShipOrder {
     MoveTo(Vec2),
     /// Follow hyperlanes.
     Jump {
-        /// The remaining systems to visit, next first (never empty).
-        path: Vec<SystemId>,
+        /// The remaining systems to visit, next first (never empty). Shared: the ships of a
+        /// fleet hold one route, and copying an order (persistence) costs no allocation.
+        path: Arc<[SystemId]>,
         /// `path[0]`, kept inline: the movement hot loop reads it every tick and should not
         /// chase the heap pointer of every travelling ship.
         next: SystemId,
@@ -124,8 +127,8 @@ pub enum ShipOrder {
     Attack(EntityId),
     /// Fly between these points in a loop.
     Patrol {
-        /// Waypoints in the current system (at least one).
-        points: Vec<Vec2>,
+        /// Waypoints in the current system (at least one); shared like a jump's path.
+        points: Arc<[Vec2]>,
         /// Index of the waypoint being flown to.
         next: usize,
         /// `points[next]`, kept inline: the movement hot loop reads it every tick and
@@ -136,7 +139,8 @@ pub enum ShipOrder {
 
 impl ShipOrder {
     /// A jump order along `path` (`Idle` if the path is empty).
-    pub fn jump(path: Vec<SystemId>) -> ShipOrder {
+    pub fn jump(path: impl Into<Arc<[SystemId]>>) -> ShipOrder {
+        let path = path.into();
         match path.first() {
             Some(&next) => ShipOrder::Jump { path, next },
             None => ShipOrder::Idle,
@@ -144,7 +148,8 @@ impl ShipOrder {
     }
 
     /// A patrol order starting at the first waypoint (`Idle` if there is none).
-    pub fn patrol(points: Vec<Vec2>) -> ShipOrder {
+    pub fn patrol(points: impl Into<Arc<[Vec2]>>) -> ShipOrder {
+        let points = points.into();
         match points.first() {
             Some(&goal) => ShipOrder::Patrol { points, next: 0, goal },
             None => ShipOrder::Idle,

@@ -73,6 +73,14 @@ pub struct PendingChanges {
     transit_exits: Vec<Entity>,
     /// Entries the last collection made (to size the next one).
     last_collected: usize,
+    /// Layout work for [`relayout`], from the last collection.
+    layout: Layout,
+    /// Emptied buffers of written batches, for the next collection.
+    spare: Vec<Vec<Entry>>,
+    /// Ships marked [`Hot`] so far (a measure of layout churn).
+    pub woken: u64,
+    /// Ships unmarked so far.
+    pub cooled: u64,
 }
 
 impl PendingChanges {
@@ -87,30 +95,64 @@ impl PendingChanges {
     }
 }
 
+/// What [`relayout`] does between flushes: the collection lists the changed ships outside the
+/// [`Hot`] tables and the hot ships that no longer change; ships that changed in two
+/// collections in a row are marked (a ship hit once, or everything at the first collection
+/// after a start, is not).
+#[derive(Debug, Default)]
+struct Layout {
+    /// Changed ships outside the hot tables, as the last collection found them (not yet
+    /// compared with the previous collection).
+    changed: Vec<Entity>,
+    /// Set by a collection, cleared when [`relayout`] has compared its `changed`.
+    fresh: bool,
+    /// Entity indices of the previous collection's `changed` (one bit each).
+    previous: Vec<u64>,
+    /// Ships to mark and to unmark, a bounded number per tick.
+    wake: Vec<Entity>,
+    cool: Vec<Entity>,
+}
+
+/// One pending entry: the newest state of an entity (`None`: deleted).
+pub type Entry = (EntityId, Option<Record>);
+
 /// Pending entity records, in the order they were collected: for an id present more than
-/// once, the last entry is the newest state.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Changes(Vec<(EntityId, Option<Record>)>);
+/// once, the last entry is the newest state. Held in segments (a collection's threads each fill
+/// one, so nothing is copied to join them) whose buffers the writer hands back for reuse
+/// ([`Changes::into_buffers`]): a fresh multi-megabyte buffer per flush cost a page fault per
+/// 4 KiB on the tick that collects.
+#[derive(Debug, Default, Clone)]
+pub struct Changes(Vec<Vec<Entry>>);
 
 impl Changes {
     /// Appends the newest state of `id` (`None`: deleted).
     pub fn push(&mut self, id: EntityId, record: Option<Record>) {
-        self.0.push((id, record));
+        if self.0.is_empty() {
+            self.0.push(Vec::new());
+        }
+        if let Some(last) = self.0.last_mut() {
+            last.push((id, record));
+        }
+    }
+
+    /// Appends a segment of entries (collected after everything already here).
+    pub fn append(&mut self, segment: Vec<Entry>) {
+        self.0.push(segment);
     }
 
     /// Entries, duplicates included.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.iter().map(Vec::len).sum()
     }
 
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.iter().all(Vec::is_empty)
     }
 
     /// Entries in collection order, duplicates included.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&EntityId, &Option<Record>)> {
-        self.0.iter().map(|(id, r)| (id, r))
+        self.0.iter().flatten().map(|(id, r)| (id, r))
     }
 
     /// The newest entry of each id, sorted by id.
@@ -122,13 +164,28 @@ impl Changes {
 
     /// The newest state of `id`, if pending.
     pub fn get(&self, id: &EntityId) -> Option<&Option<Record>> {
-        self.0.iter().rev().find(|(i, _)| i == id).map(|(_, r)| r)
+        self.iter().rev().find(|(i, _)| *i == id).map(|(_, r)| r)
     }
 
-    /// Keeps only the newest entry of each id (sorted by id): after it, the entries are
-    /// bounded by the live entities plus the ids deleted since the last write.
+    /// Keeps only the newest entry of each id (sorted by id, in one segment): after it, the
+    /// entries are bounded by the live entities plus the ids deleted since the last write.
     pub fn compact(&mut self) {
-        keep_newest(&mut self.0, |e| e.0);
+        let mut segments = std::mem::take(&mut self.0).into_iter();
+        let mut all = segments.next().unwrap_or_default();
+        for mut s in segments {
+            all.append(&mut s);
+        }
+        keep_newest(&mut all, |e| e.0);
+        self.0.push(all);
+    }
+
+    /// The emptied buffers, for reuse.
+    pub fn into_buffers(self) -> Vec<Vec<Entry>> {
+        let mut buffers = self.0;
+        for b in &mut buffers {
+            b.clear();
+        }
+        buffers
     }
 }
 
@@ -140,6 +197,14 @@ fn keep_newest<T>(entries: &mut Vec<T>, id: impl Fn(&T) -> EntityId) {
     entries.dedup_by_key(|e| id(e));
 }
 
+/// Storage layout only: no game meaning, never saved, never hashed. Ships that changed in a
+/// recent flush interval carry it, so Bevy keeps them in tables of their own and a flush copies
+/// them as dense runs instead of rows scattered among the parked majority (a scattered ship
+/// costs a cache miss per component column; measured in docs/PERFORMANCE.md). Set and cleared
+/// by persistence alone, a bounded number per tick on the ticks between flushes ([`relayout`]).
+#[derive(Component, Debug, Default, Clone, Copy)]
+pub struct Hot;
+
 /// Notes changes every tick and, with a [`Persister`], collects and flushes them every flush
 /// interval.
 pub struct PersistencePlugin;
@@ -148,7 +213,7 @@ impl Plugin for PersistencePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<PendingChanges>()
             .configure_sets(FixedUpdate, PersistSystems::Collect.after(PersistAfter))
-            .add_systems(FixedUpdate, (note_tick, flush).chain().in_set(PersistSystems::Collect))
+            .add_systems(FixedUpdate, (note_tick, flush, relayout).chain().in_set(PersistSystems::Collect))
             .add_systems(First, watch_writer)
             .add_systems(Last, final_flush)
             .add_observer(record_despawn);
@@ -204,6 +269,15 @@ pub fn note_tick(
     }
 }
 
+/// The ship queries of [`collect_changes`]: changed hot ships, changed other ships, all hot
+/// ships, all ships.
+type ShipQueries<'w, 's> = (
+    Query<'w, 's, ShipView<'static>, (ShipChanged, With<Hot>)>,
+    Query<'w, 's, (Entity, ShipView<'static>), (ShipChanged, Without<Hot>)>,
+    Query<'w, 's, Entity, With<Hot>>,
+    Query<'w, 's, ShipView<'static>>,
+);
+
 /// Appends the records of every entity whose persisted components were added or changed since
 /// this system last ran (ships that left hyperspace included), and the market orders touched
 /// since then, to [`PendingChanges`]. Run through [`collect_now`].
@@ -212,48 +286,71 @@ pub fn collect_changes(
     mut market: ResMut<Market>,
     empires: Query<EmpireView<'static>, EmpireChanged>,
     fleets: Query<FleetView<'static>, FleetChanged>,
-    ships: Query<ShipView<'static>, ShipChanged>,
-    all_ships: Query<ShipView<'static>>,
+    (hot, cold, all_hot, all_ships): ShipQueries,
     colonies: Query<ColonyView<'static>, ColonyChanged>,
 ) {
     let p = &mut *pending;
     // Copying the records is most of the cost in a big world (tens of thousands of records per
-    // flush, mostly cache misses): two threads walk the changed ships and colonies in storage
-    // order, each copying every other run of `PART` of them (read-only queries; the order of
-    // entries does not matter, each id is collected once). `None`: one thread copies all.
-    let copy = |half: Option<usize>, out: &mut Vec<(EntityId, Option<Record>)>| {
-        let mine = |i: &usize| half.is_none_or(|h| (i / PART) % 2 == h);
-        for (_, v) in ships.iter().enumerate().filter(|(i, _)| mine(i)) {
-            out.push(ship_entry(&v));
-        }
-        for (_, v) in colonies.iter().enumerate().filter(|(i, _)| mine(i)) {
-            out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
+    // flush). Ships that changed recently are [`Hot`], in tables of their own, so their copy
+    // streams through memory; a changed ship among the others costs a cache miss per column
+    // and is marked hot for next time. Two threads share the work: one copies the hot ships,
+    // the other scans the rest, and each copies every other run of `PART` changed colonies
+    // (read-only queries; the order of entries does not matter, each id is collected once).
+    let copy_colonies = |mine: &dyn Fn(usize) -> bool, out: &mut Vec<Entry>| {
+        for (i, v) in colonies.iter().enumerate() {
+            if mine(i / PART) {
+                out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
+            }
         }
     };
-    let c = &mut p.entities.0;
-    let before = c.len();
+    // Returns the number of hot ships copied.
+    let copy_hot = |colony_runs: &dyn Fn(usize) -> bool, out: &mut Vec<Entry>| {
+        let before = out.len();
+        out.extend(hot.iter().map(|v| ship_entry(&v)));
+        let hot_changed = out.len() - before;
+        copy_colonies(colony_runs, out);
+        hot_changed
+    };
+    let copy_rest = |colony_runs: &dyn Fn(usize) -> bool, out: &mut Vec<Entry>, changed: &mut Vec<Entity>| {
+        for (e, v) in &cold {
+            out.push(ship_entry(&v));
+            changed.push(e);
+        }
+        copy_colonies(colony_runs, out);
+    };
     let expected = p.last_collected;
-    c.reserve(expected);
-    if expected < PARALLEL_COLLECTION_MIN {
-        copy(None, c);
+    let mut main = reuse_buffer(&mut p.spare, expected);
+    let mut changed = std::mem::take(&mut p.layout.changed);
+    changed.clear();
+    let (other, hot_changed) = if expected < PARALLEL_COLLECTION_MIN {
+        let hot_changed = copy_hot(&|_| true, &mut main);
+        copy_rest(&|_| false, &mut main, &mut changed);
+        (None, hot_changed)
     } else {
+        let mut other = reuse_buffer(&mut p.spare, expected);
+        let copy_hot = &copy_hot;
         std::thread::scope(|scope| {
             let helper = std::thread::Builder::new().name("persist-collect".into()).spawn_scoped(scope, || {
-                let mut out = Vec::with_capacity(expected / 2 + PART);
-                copy(Some(1), &mut out);
-                out
+                let hot_changed = copy_hot(&|run| run % 2 == 1, &mut other);
+                (other, hot_changed)
             });
-            copy(Some(0), c);
+            copy_rest(&|run| run % 2 == 0, &mut main, &mut changed);
             match helper.map(|h| h.join()) {
-                Ok(Ok(mut out)) => c.append(&mut out),
-                // No thread to be had (or it panicked): copy that half here.
-                _ => copy(Some(1), c),
+                Ok(Ok((out, hot_changed))) => (Some(out), hot_changed),
+                // No thread to be had (or it panicked): copy its share here.
+                _ => {
+                    let mut out = Vec::new();
+                    let hot_changed = copy_hot(&|run| run % 2 == 1, &mut out);
+                    (Some(out), hot_changed)
+                }
             }
-        });
-    }
+        })
+    };
+    let c = &mut main;
     for e in p.transit_exits.drain(..) {
         // Changed otherwise (collected above), or despawned since (pending deletion).
-        if !ships.contains(e)
+        if !hot.contains(e)
+            && !cold.contains(e)
             && let Ok(v) = all_ships.get(e)
         {
             c.push(ship_entry(&v));
@@ -271,17 +368,96 @@ pub fn collect_changes(
     for id in touched {
         c.push((id, market.get(id).map(|o| Record::Order(*o))));
     }
-    p.last_collected = c.len() - before;
+    p.last_collected = main.len() + other.as_ref().map_or(0, Vec::len);
+    p.entities.append(main);
+    if let Some(other) = other {
+        p.entities.append(other);
+    }
+
+    // Layout: changed ships outside the hot tables may join them ([`relayout`] decides); when
+    // most hot ships did not change this interval, the unchanged ones leave (so the hot tables
+    // stay mostly changing ships).
+    p.layout.changed = changed;
+    p.layout.fresh = true;
+    let hot_total = all_hot.iter().count();
+    p.layout.cool.clear();
+    if hot_total > 2 * hot_changed + COOL_SLACK {
+        p.layout.cool.extend(all_hot.iter().filter(|e| !hot.contains(*e)));
+    }
+}
+
+/// Hot ships that may stay unchanged before a sweep unmarks the unchanged ones (besides as
+/// many as changed).
+const COOL_SLACK: usize = 256;
+/// Most ships marked or unmarked [`Hot`] on one tick (each moves its row to another table).
+const RELAYOUT_PER_TICK: usize = 512;
+
+/// Between flushes: moves a bounded number of ships into or out of the [`Hot`] tables, as the
+/// last collection asked. Not on a tick that collected (it has paid enough); a ship despawned
+/// meanwhile is skipped.
+pub fn relayout(world: &mut World) {
+    let tick = world.resource::<SimTick>().0;
+    if world.get_resource::<Persister>().is_some_and(|p| p.last_attempt_tick == tick) {
+        return;
+    }
+    let mut pending = world.resource_mut::<PendingChanges>();
+    let p = &mut *pending;
+    let l = &mut p.layout;
+    if l.fresh {
+        l.fresh = false;
+        // A new collection: mark the ships that also changed in the previous one.
+        let mut bits = vec![0u64; l.changed.iter().map(|e| e.index_u32() as usize / 64 + 1).max().unwrap_or(0)];
+        l.wake.clear();
+        for e in l.changed.drain(..) {
+            let (word, bit) = (e.index_u32() as usize / 64, 1u64 << (e.index_u32() % 64));
+            if l.previous.get(word).is_some_and(|w| w & bit != 0) {
+                l.wake.push(e);
+            }
+            bits[word] |= bit;
+        }
+        l.previous = bits;
+        return;
+    }
+    if l.wake.is_empty() && l.cool.is_empty() {
+        return;
+    }
+    let n = l.wake.len().min(RELAYOUT_PER_TICK);
+    let wake: Vec<Entity> = l.wake.drain(l.wake.len() - n..).collect();
+    let m = l.cool.len().min(RELAYOUT_PER_TICK - n);
+    let cool: Vec<Entity> = l.cool.drain(l.cool.len() - m..).collect();
+    p.woken += n as u64;
+    p.cooled += m as u64;
+    // Entities that no longer exist are skipped (the error only names them).
+    let _ = world.try_insert_batch(wake.into_iter().map(|e| (e, Hot)));
+    for e in cool {
+        if let Ok(mut e) = world.get_entity_mut(e) {
+            e.remove::<Hot>();
+        }
+    }
+}
+
+/// A spare buffer with room for `expected` entries (a new one if none is spare; spares much
+/// larger than needed, left by a whole-world batch, are freed).
+fn reuse_buffer(spare: &mut Vec<Vec<Entry>>, expected: usize) -> Vec<Entry> {
+    let mut b = loop {
+        match spare.pop() {
+            Some(b) if b.capacity() > 4 * expected + 4096 => continue,
+            Some(b) => break b,
+            None => break Vec::new(),
+        }
+    };
+    b.reserve(expected);
+    b
 }
 
 /// A ship's pending entry.
 fn ship_entry(v: &ShipView<'_>) -> (EntityId, Option<Record>) {
-    (*v.0.0, Some(Record::Ship(Box::new(rows::ship_record(v)))))
+    (*v.0.0, Some(Record::Ship(rows::ship_record(v))))
 }
 
 /// Below this many records in the previous collection a collection is copied on one thread.
 const PARALLEL_COLLECTION_MIN: usize = 4_000;
-/// Changed entities copied in a run by one of the collecting threads.
+/// Changed colonies copied in a run by one of the collecting threads.
 const PART: usize = 64;
 
 /// Collects every change since the previous collection into [`PendingChanges`] now (a flush
@@ -373,6 +549,12 @@ impl Persister {
         self.writer.confirmations()
     }
 
+    /// Emptied entity buffers of written batches, for the next collection to reuse (taken by
+    /// each flush).
+    pub fn take_spare(&self) -> Vec<Vec<Entry>> {
+        self.writer.take_spare()
+    }
+
     /// Tick of the newest batch handed to the writer.
     pub fn last_flush_tick(&self) -> u64 {
         self.last_flush_tick
@@ -424,6 +606,7 @@ pub fn flush(world: &mut World) {
     if world.get_resource::<Persister>().is_none_or(|p| tick < p.last_attempt_tick + interval) {
         return;
     }
+    reuse_written_buffers(world);
     collect_now(world);
     let Some(mut persister) = world.remove_resource::<Persister>() else { return };
     persister.last_attempt_tick = tick;
@@ -432,6 +615,15 @@ pub fn flush(world: &mut World) {
         persister.send(meta, world.resource::<Galaxy>(), &mut pending);
     });
     world.insert_resource(persister);
+}
+
+/// Hands the buffers of written batches to the next collection.
+fn reuse_written_buffers(world: &mut World) {
+    let spare = world.get_resource::<Persister>().map(Persister::take_spare).unwrap_or_default();
+    let mut pending = world.resource_mut::<PendingChanges>();
+    pending.spare.extend(spare);
+    // Spares pile up only if collections stop (a writer that keeps every buffer is bounded).
+    pending.spare.truncate(writer::SPARE_BUFFERS);
 }
 
 /// Each frame: halts the simulation while the writer has failed for a non-transient reason
@@ -474,6 +666,7 @@ pub fn watch_writer(persister: Option<ResMut<Persister>>, mut time: ResMut<Time<
 /// [`Persister`] or if the queue stayed full.
 pub fn flush_now(world: &mut World, timeout: Duration) -> Option<u64> {
     world.get_resource::<Persister>()?;
+    reuse_written_buffers(world);
     collect_now(world);
     let mut persister = world.remove_resource::<Persister>()?;
     let deadline = Instant::now() + timeout;

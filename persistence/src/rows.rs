@@ -132,8 +132,8 @@ pub enum Record {
     Empire(EmpireRecord),
     /// A fleet.
     Fleet(FleetRecord),
-    /// A ship (boxed: the largest record).
-    Ship(Box<ShipRecord>),
+    /// A ship (inline: boxing it cost an allocation per changed ship at every collection).
+    Ship(ShipRecord),
     /// A colony.
     Colony(ColonyRecord),
     /// An open market order.
@@ -219,7 +219,7 @@ impl Record {
         match self {
             Record::Empire(r) => encode(r),
             Record::Fleet(r) => encode(r),
-            Record::Ship(r) => encode(r.as_ref()),
+            Record::Ship(r) => encode(r),
             Record::Colony(r) => encode(r),
             Record::Order(r) => encode(r),
         }
@@ -232,7 +232,7 @@ impl Record {
         Ok(match kind {
             Kind::Empire => Record::Empire(decode(data).map_err(err)?),
             Kind::Fleet => Record::Fleet(decode(data).map_err(err)?),
-            Kind::Ship => Record::Ship(Box::new(decode(data).map_err(err)?)),
+            Kind::Ship => Record::Ship(decode(data).map_err(err)?),
             Kind::Colony => Record::Colony(decode(data).map_err(err)?),
             Kind::Order => {
                 let order: MarketOrder = decode(data).map_err(err)?;
@@ -419,6 +419,19 @@ pub fn spawn(world: &mut World, id: EntityId, record: &Record) -> Option<Entity>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_paths_and_names_are_stored_exactly_as_the_vectors_and_strings_before_them() {
+        // Rows written when `ShipOrder` paths and waypoints were `Vec`s and colony names
+        // `String`s must read back unchanged (same row format).
+        let path = vec![SystemId(3), SystemId(300), SystemId(70_000)];
+        assert_eq!(encode(&std::sync::Arc::<[SystemId]>::from(path.clone())), encode(&path));
+        let points = vec![glam::Vec2::new(1.5, -2.0), glam::Vec2::ZERO];
+        assert_eq!(encode(&std::sync::Arc::<[glam::Vec2]>::from(points.clone())), encode(&points));
+        assert_eq!(encode(&std::sync::Arc::<str>::from("Colony 7")), encode(&String::from("Colony 7")));
+        let order = ShipOrder::jump(path.clone());
+        assert_eq!(decode::<ShipOrder>(&encode(&order)), Ok(order));
+    }
 
     #[test]
     fn every_kind_code_round_trips_and_unknown_codes_are_refused() {

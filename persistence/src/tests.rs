@@ -78,7 +78,7 @@ fn pending_changes_stay_bounded_by_entity_count_and_hold_the_newest_state() {
     let mut checked = 0;
     for v in ships.iter(world) {
         if let Some(Some(Record::Ship(r))) = pending.get(v.0.0) {
-            assert_eq!(**r, rows::ship_record(&v), "pending ship {:?} is stale", v.0.0);
+            assert_eq!(*r, rows::ship_record(&v), "pending ship {:?} is stale", v.0.0);
             checked += 1;
         }
     }
@@ -231,4 +231,91 @@ fn a_ship_whose_fleet_alone_changes_is_collected() {
     let pending = take(&mut app);
     let Some(Some(Record::Ship(r))) = pending.get(&id) else { panic!("ship {id:?} not collected") };
     assert_eq!(r.fleet, Some(new_fleet));
+}
+
+/// Ids of the ships marked [`Hot`].
+fn hot_ships(app: &mut App) -> BTreeSet<EntityId> {
+    let mut q = app.world_mut().query_filtered::<&EntityId, With<Hot>>();
+    q.iter(app.world()).copied().collect()
+}
+
+/// Ids of the ship records in a collection.
+fn ship_ids(taken: &FastMap<EntityId, Option<Record>>) -> BTreeSet<EntityId> {
+    taken.iter().filter(|(_, r)| matches!(r, Some(Record::Ship(_)))).map(|(id, _)| *id).collect()
+}
+
+#[test]
+fn ships_changing_in_two_collections_running_move_to_the_hot_tables_and_leave_when_they_stop() {
+    let mut app = app(20, 3000, 10, 0);
+    app.world_mut().run_schedule(FixedMain);
+    let first = take(&mut app);
+    assert!(ship_ids(&first).len() >= 3000, "the first collection holds every ship");
+    for _ in 0..40 {
+        app.world_mut().run_schedule(FixedMain);
+    }
+    assert!(hot_ships(&mut app).is_empty(), "one collection (everything new after a start) marks nothing");
+
+    // Second collection: the ships that changed again are marked, a bounded number per call,
+    // and moving them between tables changes nothing in the world.
+    let second = ship_ids(&take(&mut app));
+    assert!(second.len() > 2 * RELAYOUT_PER_TICK, "a living galaxy moves ships: {}", second.len());
+    let before = world_hash(app.world_mut());
+    relayout(app.world_mut()); // compares with the previous collection
+    relayout(app.world_mut());
+    assert_eq!(hot_ships(&mut app).len(), RELAYOUT_PER_TICK, "at most {RELAYOUT_PER_TICK} per tick");
+    for _ in 0..20 {
+        relayout(app.world_mut());
+    }
+    assert_eq!(hot_ships(&mut app), second, "exactly the ships that changed in both collections are hot");
+    assert_eq!(world_hash(app.world_mut()), before, "the layout is not game state");
+
+    // Only a few hot ships change: they are collected with their current state, and the hot
+    // ships that did not change leave the hot tables.
+    let mut q = app.world_mut().query_filtered::<(Entity, &EntityId), With<Hot>>();
+    let changed_hot: Vec<(Entity, EntityId)> = q.iter(app.world()).take(10).map(|(e, id)| (e, *id)).collect();
+    let set_hull = |app: &mut App, ships: &[(Entity, EntityId)], base: f32| {
+        for (i, (e, _)) in ships.iter().enumerate() {
+            app.world_mut().get_mut::<Hull>(*e).expect("a ship").0 = base + i as f32;
+        }
+    };
+    let check = |app: &mut App, taken: &FastMap<EntityId, Option<Record>>, ships: &[(Entity, EntityId)], base: f32| {
+        for (i, (e, id)) in ships.iter().enumerate() {
+            let Some(Some(Record::Ship(r))) = taken.get(id) else { panic!("changed ship {id:?} not collected") };
+            assert_eq!(r.hull.0, base + i as f32);
+            assert_eq!(*r, rows::ship_record(&app.world_mut().query::<ShipView>().get(app.world(), *e).unwrap()));
+        }
+        assert_eq!(ship_ids(taken).len(), ships.len(), "nothing else changed");
+    };
+    set_hull(&mut app, &changed_hot, 1.0);
+    let third = take(&mut app);
+    check(&mut app, &third, &changed_hot, 1.0);
+    for _ in 0..40 {
+        relayout(app.world_mut());
+    }
+    let still: BTreeSet<EntityId> = changed_hot.iter().map(|r| r.1).collect();
+    assert_eq!(hot_ships(&mut app), still, "the hot ships that stopped changing left");
+
+    // A ship outside the hot tables that changes is collected all the same, and is not
+    // marked before it changes in a second collection.
+    let cold = app
+        .world_mut()
+        .query_filtered::<(Entity, &EntityId), (With<Ship>, Without<Hot>)>()
+        .iter(app.world())
+        .map(|(e, id)| (e, *id))
+        .next()
+        .expect("a ship outside the hot tables");
+    set_hull(&mut app, &[cold], 7.0);
+    let fourth = take(&mut app);
+    check(&mut app, &fourth, &[cold], 7.0);
+    for _ in 0..3 {
+        relayout(app.world_mut());
+    }
+    assert!(!hot_ships(&mut app).contains(&cold.1), "one collection does not mark a ship");
+    set_hull(&mut app, &[cold], 8.0);
+    let fifth = take(&mut app);
+    check(&mut app, &fifth, &[cold], 8.0);
+    for _ in 0..3 {
+        relayout(app.world_mut());
+    }
+    assert!(hot_ships(&mut app).contains(&cold.1), "two collections in a row do");
 }

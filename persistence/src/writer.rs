@@ -24,9 +24,9 @@ use starforge_components::galaxy::Galaxy;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::Changes;
 use crate::db::Db;
 use crate::rows::{self, FORMAT, HistoryEntry, WorldMeta};
+use crate::{Changes, Entry};
 
 /// Changed state at one tick, for one transaction.
 #[derive(Debug)]
@@ -428,7 +428,11 @@ pub struct Writer {
     tx: mpsc::Sender<Batch>,
     confirmations: Mutex<std::sync::mpsc::Receiver<Confirmation>>,
     status: Arc<WriterStatus>,
+    spare: Arc<Mutex<Vec<Vec<Entry>>>>,
 }
+
+/// Emptied entity buffers the writer keeps for the collection to reuse.
+pub const SPARE_BUFFERS: usize = 4;
 
 impl Writer {
     /// Starts the writer task on `runtime`. `confirmed_batch`/`confirmed_tick` describe what the
@@ -443,8 +447,14 @@ impl Writer {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let (confirm_tx, confirmations) = std::sync::mpsc::channel();
         let status = Arc::new(WriterStatus::new(confirmed_batch, confirmed_tick));
-        runtime.spawn(run(db, rx, confirm_tx, status.clone(), options));
-        Writer { tx, confirmations: Mutex::new(confirmations), status }
+        let spare = Arc::new(Mutex::new(Vec::new()));
+        runtime.spawn(run(db, rx, confirm_tx, status.clone(), spare.clone(), options));
+        Writer { tx, confirmations: Mutex::new(confirmations), status, spare }
+    }
+
+    /// Emptied buffers of written batches, for reuse.
+    pub fn take_spare(&self) -> Vec<Vec<Entry>> {
+        std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Queues `batch`; a full queue (the writer lags) or a stopped writer hands it back.
@@ -476,6 +486,7 @@ async fn run(
     mut rx: mpsc::Receiver<Batch>,
     confirmations: std::sync::mpsc::Sender<Confirmation>,
     status: Arc<WriterStatus>,
+    spare: Arc<Mutex<Vec<Vec<Entry>>>>,
     options: WriterOptions,
 ) {
     while let Some(batch) = rx.recv().await {
@@ -495,9 +506,15 @@ async fn run(
             }
         };
         // Only the encoded rows are needed from here on (retries included): free the records
-        // now rather than holding two copies of the batch through an outage.
+        // now rather than holding two copies of the batch through an outage, and hand the
+        // emptied buffers back for the next collection.
         let (batch_id, batch_tick) = (batch.id, batch.meta.tick);
-        drop(batch);
+        let buffers = batch.entities.into_buffers();
+        {
+            let mut s = spare.lock().unwrap_or_else(PoisonError::into_inner);
+            let room = SPARE_BUFFERS.saturating_sub(s.len());
+            s.extend(buffers.into_iter().filter(|b| b.capacity() > 0).take(room));
+        }
         let mut backoff = options.backoff_min;
         let mut attempts = 0u32;
         loop {

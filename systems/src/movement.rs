@@ -5,6 +5,7 @@
 
 use std::f32::consts::{PI, TAU};
 use std::ops::DerefMut;
+use std::sync::Arc;
 
 use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
@@ -50,7 +51,7 @@ pub fn advance_transits(
         pos.local = galaxy.gate_position(transit.to, from);
         motion.vel = Vec2::ZERO;
         if let ShipOrder::Jump { path, .. } = &*order {
-            let rest = if path.first() == Some(&transit.to) { path[1..].to_vec() } else { path.clone() };
+            let rest: Arc<[SystemId]> = if path.first() == Some(&transit.to) { path[1..].into() } else { path.clone() };
             *order = ShipOrder::jump(rest);
         }
         stats.jumps += 1;

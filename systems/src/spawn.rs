@@ -106,7 +106,7 @@ pub fn spawn_colony(
         .spawn((
             id,
             Owner(owner),
-            Colony { name: name.into(), system, planet, population },
+            Colony { name: std::sync::Arc::from(name.into()), system, planet, population },
             buildings,
             ConstructionQueue::default(),
             ShipyardQueue::default(),

@@ -48,7 +48,7 @@ use starforge_components::prelude::*;
 use starforge_persistence::rows::{Kind, WorldMeta};
 use starforge_persistence::writer::{self, Batch, Confirmation, WriterOptions};
 use starforge_persistence::{
-    Changes, Db, DbTarget, PendingChanges, PersistAfter, PersistSystems, PersistencePlugin, Persister, Profiles,
+    Changes, Db, DbTarget, Hot, PendingChanges, PersistAfter, PersistSystems, PersistencePlugin, Persister, Profiles,
     RedisCache, collect_now, flush_now, wait_confirmed,
 };
 use starforge_systems::prelude::*;
@@ -614,6 +614,8 @@ struct RunResult {
     persist_times: Vec<Duration>,
     confirmations: Vec<Confirmation>,
     deferred: u64,
+    /// ON: ships marked and unmarked `Hot` during the run (layout churn), and hot at the end.
+    layout: (u64, u64, usize),
     /// Ships in the world at the end of the run.
     ships_end: usize,
 }
@@ -660,8 +662,20 @@ impl RunResult {
             let t = Summary::of(&tx);
             eprintln!(
                 "    persistence systems mean {:.3} ms p99 {:.3}; {} flush ticks mean {:.3} ms max {:.3}; {} batches, \
-                 transaction p50 {:.1} ms max {:.1}; deferred {}",
-                p.mean_ms, p.p99_ms, f.count, f.mean_ms, f.max_ms, t.count, t.p50_ms, t.max_ms, self.deferred
+                 transaction p50 {:.1} ms max {:.1}; deferred {}; layout: {} ships marked hot, {} unmarked, {} hot \
+                 at the end",
+                p.mean_ms,
+                p.p99_ms,
+                f.count,
+                f.mean_ms,
+                f.max_ms,
+                t.count,
+                t.p50_ms,
+                t.max_ms,
+                self.deferred,
+                self.layout.0,
+                self.layout.1,
+                self.layout.2
             );
         }
     }
@@ -701,6 +715,7 @@ fn timed_run(args: &Args, persist: bool, rt: &Arc<tokio::runtime::Runtime>, db: 
         app.world_mut().resource_mut::<PersistTimer>().samples.clear();
     }
     let deferred0 = app.world().get_resource::<Persister>().map_or(0, |p| p.deferred);
+    let layout0 = app.world().get_resource::<PendingChanges>().map_or((0, 0), |p| (p.woken, p.cooled));
     let mut samples = Vec::with_capacity(args.ticks as usize);
     let mut flushed = Vec::with_capacity(args.ticks as usize);
     let cpu0 = thread_cpu_time();
@@ -727,10 +742,14 @@ fn timed_run(args: &Args, persist: bool, rt: &Arc<tokio::runtime::Runtime>, db: 
         persist_times: Vec::new(),
         confirmations: Vec::new(),
         deferred: 0,
+        layout: (0, 0, 0),
         ships_end: app.world_mut().query_filtered::<(), With<Ship>>().iter(app.world()).count(),
     };
     if persist {
         result.deferred = app.world().resource::<Persister>().deferred - deferred0;
+        let hot = app.world_mut().query_filtered::<(), With<Hot>>().iter(app.world()).count();
+        let p = app.world().resource::<PendingChanges>();
+        result.layout = (p.woken - layout0.0, p.cooled - layout0.1, hot);
         // The last partial interval is written but not counted.
         let last = flush_now(app.world_mut(), CONFIRM).context("the writer did not take the last batch")?;
         wait_confirmed(app.world(), last, CONFIRM).map_err(|s| anyhow!("last batch {last} not confirmed: {s:?}"))?;
