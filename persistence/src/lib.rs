@@ -127,11 +127,9 @@ pub struct Changes(Vec<Vec<Entry>>);
 impl Changes {
     /// Appends the newest state of `id` (`None`: deleted).
     pub fn push(&mut self, id: EntityId, record: Option<Record>) {
-        if self.0.is_empty() {
-            self.0.push(Vec::new());
-        }
-        if let Some(last) = self.0.last_mut() {
-            last.push((id, record));
+        match self.0.last_mut() {
+            Some(last) => last.push((id, record)),
+            None => self.0.push(vec![(id, record)]),
         }
     }
 
@@ -464,6 +462,7 @@ const PART: usize = 64;
 /// does this itself; tests and tools call it to look at what is pending).
 pub fn collect_now(world: &mut World) {
     let Some(collector) = world.get_resource::<Collector>().copied() else { return };
+    reuse_written_buffers(world);
     if let Err(e) = world.run_system(collector.0) {
         error!("persistence: change collection did not run: {e}");
     }
@@ -550,7 +549,7 @@ impl Persister {
     }
 
     /// Emptied entity buffers of written batches, for the next collection to reuse (taken by
-    /// each flush).
+    /// each collection).
     pub fn take_spare(&self) -> Vec<Vec<Entry>> {
         self.writer.take_spare()
     }
@@ -606,7 +605,6 @@ pub fn flush(world: &mut World) {
     if world.get_resource::<Persister>().is_none_or(|p| tick < p.last_attempt_tick + interval) {
         return;
     }
-    reuse_written_buffers(world);
     collect_now(world);
     let Some(mut persister) = world.remove_resource::<Persister>() else { return };
     persister.last_attempt_tick = tick;
@@ -666,7 +664,6 @@ pub fn watch_writer(persister: Option<ResMut<Persister>>, mut time: ResMut<Time<
 /// [`Persister`] or if the queue stayed full.
 pub fn flush_now(world: &mut World, timeout: Duration) -> Option<u64> {
     world.get_resource::<Persister>()?;
-    reuse_written_buffers(world);
     collect_now(world);
     let mut persister = world.remove_resource::<Persister>()?;
     let deadline = Instant::now() + timeout;
