@@ -281,6 +281,11 @@ pub struct EconomyTuning {
     pub reference_population: f64,
     /// Population growth per tick as a fraction of population (logistic, towards the cap).
     pub population_growth: f64,
+    /// A colony's population is updated once every this many ticks (staggered by colony id)
+    /// with the growth of that many ticks, so a colony does not change (and is not saved or
+    /// sent) every tick. 1 = every tick. Missing from an older file: 200.
+    #[serde(default = "default_population_step_ticks")]
+    pub population_step_ticks: u32,
     /// Population cap of a colony without habitats (people).
     pub base_population_cap: f64,
     /// Credits per person per tick (taxes).
@@ -289,6 +294,10 @@ pub struct EconomyTuning {
     pub max_construction_queue: u32,
     /// Longest shipyard queue per colony.
     pub max_shipyard_queue: u32,
+}
+
+fn default_population_step_ticks() -> u32 {
+    200
 }
 
 /// `tuning/market.ron`: the exchange.

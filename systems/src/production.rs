@@ -70,16 +70,22 @@ pub fn population_cap(tuning: &Tuning, buildings: &Buildings) -> i64 {
 }
 
 /// Colonies produce into their owner's stockpile and grow their population.
+///
+/// Population is updated once every `population_step_ticks` (staggered by colony id) with the
+/// growth of that many ticks, replayed tick by tick ([`grown_population`]), so a colony's record
+/// changes — and is saved and sent — once a step instead of every tick.
 pub fn produce(
     tuning: Res<Tuning>,
     galaxy: Res<Galaxy>,
     index: Res<EntityIndex>,
+    tick: Res<SimTick>,
     mut ledger: ResMut<Ledger>,
-    mut colonies: Query<(&Owner, &mut Colony, &Buildings)>,
+    mut colonies: Query<(&EntityId, &Owner, &mut Colony, &Buildings)>,
     mut empires: Query<(&mut Credits, &mut Stockpile), With<Empire>>,
 ) {
     let growth = tuning.economy.population_growth;
-    for (owner, mut colony, buildings) in &mut colonies {
+    let step = tuning.economy.population_step_ticks.max(1);
+    for (id, owner, mut colony, buildings) in &mut colonies {
         let region = galaxy.system(colony.system).map_or(Region::MidRim, |s| s.region);
         let (credits, out) = colony_output(&tuning, region, colony.population, buildings);
         if let Some(Ok((mut c, mut s))) = index.get(owner.0).map(|e| empires.get_mut(e)) {
@@ -89,14 +95,34 @@ pub fn produce(
         }
         let cap = population_cap(&tuning, buildings);
         let pop = colony.population;
-        if pop < cap && pop > 0 {
-            let p = pop as f64;
-            let delta = (p * growth * (1.0 - p / cap as f64)).round() as i64;
-            colony.population = (pop + delta.max(1)).min(cap);
-        } else if pop > cap {
+        if pop > cap {
             colony.population = cap; // habitats were retuned down
+        } else if pop < cap && (tick.0.wrapping_add(id.0)).is_multiple_of(u64::from(step)) {
+            let grown = grown_population(pop, cap, growth, step);
+            if grown != pop {
+                colony.population = grown;
+            }
         }
     }
+}
+
+/// Population (milli-people) after `ticks` ticks of logistic growth at `growth` per tick
+/// towards `cap`, one tick at a time: each tick adds `p × growth × (1 − p / cap)`, rounded, at
+/// least one milli-person while `growth > 0`, never past the cap. An empty colony stays empty;
+/// `growth = 0` means no growth.
+pub fn grown_population(mut pop: i64, cap: i64, growth: f64, ticks: u32) -> i64 {
+    if growth <= 0.0 {
+        return pop;
+    }
+    for _ in 0..ticks {
+        if pop <= 0 || pop >= cap {
+            break;
+        }
+        let p = pop as f64;
+        let delta = (p * growth * (1.0 - p / cap as f64)).round() as i64;
+        pop = pop.saturating_add(delta.max(1)).min(cap);
+    }
+    pop
 }
 
 /// The head of each construction queue progresses; finished buildings gain their level.

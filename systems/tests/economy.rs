@@ -3,10 +3,14 @@
 
 mod common;
 
+use bevy_app::App;
+use bevy_ecs::change_detection::DetectChanges;
+use bevy_ecs::prelude::Ref;
 use common::*;
 use glam::Vec2;
 use starforge_components::prelude::*;
 use starforge_systems::prelude::*;
+use starforge_systems::production::population_cap;
 
 #[test]
 fn value_is_conserved_over_a_long_run() {
@@ -128,4 +132,78 @@ fn hostile_ships_fight_until_one_is_destroyed_and_the_killer_salvages() {
     both.sort();
     assert_eq!(r.participants, both);
     assert!(r.shots >= 2);
+}
+
+/// Population after `ticks` ticks of the per-tick logistic rule, written out here on its own:
+/// each tick adds `p × g × (1 − p / cap)` rounded, at least 1 milli-person, capped.
+fn grown_every_tick(mut p: i64, cap: i64, g: f64, ticks: u32) -> i64 {
+    for _ in 0..ticks {
+        if p > 0 && p < cap {
+            let d = (p as f64 * g * (1.0 - p as f64 / cap as f64)).round() as i64;
+            p = (p + d.max(1)).min(cap);
+        }
+    }
+    p
+}
+
+#[test]
+fn population_grows_in_steps_by_the_growth_of_every_tick_in_between() {
+    for step in [1u32, 7, 50] {
+        let mut t = Tuning::default();
+        t.economy.population_step_ticks = step;
+        t.economy.population_growth = 0.002;
+        let mut app = sim_app(
+            t.clone(),
+            &GenParams { seed: 9, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 },
+        );
+        let p = player(&mut app, "Grower", 0);
+        let cap = population_cap(&t, &get::<Buildings>(&app, p.colony).expect("buildings"));
+        let start = get::<Colony>(&app, p.colony).expect("colony").population;
+        let last_changed = |app: &mut App| {
+            let e = entity(app, p.colony);
+            app.world_mut().query::<Ref<Colony>>().get(app.world(), e).expect("colony").last_changed()
+        };
+        let mut changed_at = Vec::new();
+        let mut stamp = last_changed(&mut app);
+        for n in 1..=400u32 {
+            tick(&mut app, 1);
+            let now = last_changed(&mut app);
+            let pop = get::<Colony>(&app, p.colony).expect("colony").population;
+            if now != stamp {
+                changed_at.push(n);
+                stamp = now;
+                let steps = changed_at.len() as u32;
+                assert_eq!(
+                    pop,
+                    grown_every_tick(start, cap, t.economy.population_growth, steps * step),
+                    "step {step}: after {steps} steps the colony holds {steps}×{step} ticks of growth"
+                );
+            } else {
+                let before = if changed_at.is_empty() {
+                    start
+                } else {
+                    grown_every_tick(start, cap, t.economy.population_growth, changed_at.len() as u32 * step)
+                };
+                assert_eq!(pop, before, "step {step}: tick {n} changed nothing, so the population stays");
+            }
+        }
+        assert!(
+            changed_at.len() as u32 >= 400 / step && changed_at.len() as u32 <= 400 / step + 1,
+            "step {step}: one change per step: {changed_at:?}"
+        );
+        assert!(changed_at.windows(2).all(|w| w[1] - w[0] == step), "step {step}: evenly spaced: {changed_at:?}");
+    }
+}
+
+#[test]
+fn zero_growth_keeps_the_population() {
+    let mut t = Tuning::default();
+    t.economy.population_growth = 0.0;
+    t.economy.population_step_ticks = 1;
+    let mut app =
+        sim_app(t, &GenParams { seed: 9, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+    let p = player(&mut app, "Still", 0);
+    let start = get::<Colony>(&app, p.colony).expect("colony").population;
+    tick(&mut app, 50);
+    assert_eq!(get::<Colony>(&app, p.colony).expect("colony").population, start);
 }

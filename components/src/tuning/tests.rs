@@ -94,6 +94,8 @@ fn fractions_and_orderings_are_checked() {
         ("market.ron", "default_expiry_ticks: 12000", "default_expiry_ticks: 999999", "default_expiry_ticks"),
         ("economy.ron", "max_level: 5", "max_level: 0", "buildings.shipyard.max_level"),
         ("economy.ron", "population_growth: 0.0005", "population_growth: -0.1", "population_growth"),
+        ("economy.ron", "population_step_ticks: 200", "population_step_ticks: 0", "population_step_ticks"),
+        ("economy.ron", "population_step_ticks: 200", "population_step_ticks: 72001", "population_step_ticks"),
         ("npc.ron", "reference_price: 10.0", "reference_price: 2000000.0", "reference_price"),
     ];
     for (file, from, to, path) in cases {
@@ -104,6 +106,17 @@ fn fractions_and_orderings_are_checked() {
         assert_eq!((e.file.as_str(), e.path.as_str()), (file, path), "{err}");
         assert!(e.line.is_some(), "line found for {path}: {err}");
     }
+}
+
+#[test]
+fn an_economy_file_without_the_population_step_loads_with_the_default() {
+    let text = builtin("economy.ron").replace("population_step_ticks: 200,", "");
+    assert_ne!(text, builtin("economy.ron"), "the field was removed");
+    let t = from_owned(&files_with("economy.ron", &text)).expect("an older file still loads");
+    assert_eq!(t.economy.population_step_ticks, 200);
+    let text = builtin("economy.ron").replace("population_step_ticks: 200,", "population_step_ticks: 20,");
+    let t = from_owned(&files_with("economy.ron", &text)).expect("a step is read");
+    assert_eq!(t.economy.population_step_ticks, 20);
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub(super) struct Problem {
 const MAX_AMOUNT: f64 = 1e9;
 /// Largest tick count of any interval (about 58 days at 20 Hz).
 const MAX_TICKS: i128 = 100_000_000;
+/// Longest population step (an hour at 20 Hz): a step replays its ticks of growth one by one.
+const MAX_POPULATION_STEP_TICKS: i128 = 72_000;
 
 /// Every problem in `t`, in file order; empty if `t` is valid.
 pub(super) fn check(t: &Tuning) -> Vec<Problem> {
@@ -126,6 +128,7 @@ fn economy(c: &mut Checker, t: &Tuning) {
     }
     c.float("reference_population", e.reference_population, Lo::Excl(0.0), MAX_AMOUNT);
     c.float("population_growth", e.population_growth, Lo::Incl(0.0), 1.0);
+    c.int("population_step_ticks", e.population_step_ticks, 1, MAX_POPULATION_STEP_TICKS);
     c.float("base_population_cap", e.base_population_cap, Lo::Excl(0.0), MAX_AMOUNT);
     c.float("tax_per_person", e.tax_per_person, Lo::Incl(0.0), 1000.0);
     c.int("max_construction_queue", e.max_construction_queue, 1, 1000);
