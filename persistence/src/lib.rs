@@ -33,6 +33,7 @@ pub use lock::WorldLock;
 pub use profiles::{BreakerOptions, CacheCounts, CacheStats, Profiles};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bevy_app::prelude::*;
@@ -98,14 +99,21 @@ impl PendingChanges {
 /// What [`relayout`] does between flushes: the collection lists the changed ships outside the
 /// [`Hot`] tables and the hot ships that no longer change; ships that changed in two
 /// collections in a row are marked (a ship hit once, or everything at the first collection
-/// after a start, is not).
+/// after a start, is not). A collection that spans less than half a flush interval (one
+/// right after another: `flush_now`, a shutdown, a test) adds to the previous one instead of
+/// replacing it, so it does not make the layout forget what the full intervals showed.
 #[derive(Debug, Default)]
 struct Layout {
-    /// Changed ships outside the hot tables, as the last collection found them (not yet
-    /// compared with the previous collection).
+    /// Changed ships outside the hot tables, as the collections since the last comparison found
+    /// them (not yet compared with the previous collection).
     changed: Vec<Entity>,
     /// Set by a collection, cleared when [`relayout`] has compared its `changed`.
     fresh: bool,
+    /// Tick of the last collection, and the ticks its `changed` spans.
+    last_tick: u64,
+    span: u64,
+    /// The span is under half a flush interval.
+    short: bool,
     /// Entity indices of the previous collection's `changed` (one bit each).
     previous: Vec<u64>,
     /// Ships to mark and to unmark, a bounded number per tick.
@@ -286,87 +294,118 @@ pub fn collect_changes(
     fleets: Query<FleetView<'static>, FleetChanged>,
     (hot, cold, all_hot, all_ships): ShipQueries,
     colonies: Query<ColonyView<'static>, ColonyChanged>,
+    (tick, tuning): (Res<SimTick>, Res<Tuning>),
 ) {
     let p = &mut *pending;
     // Copying the records is most of the cost in a big world (tens of thousands of records per
     // flush). Ships that changed recently are [`Hot`], in tables of their own, so their copy
     // streams through memory; a changed ship among the others costs a cache miss per column
-    // and is marked hot for next time. Two threads share the work: one copies the hot ships,
-    // the other scans the rest, and each copies every other run of `PART` changed colonies
-    // (read-only queries; the order of entries does not matter, each id is collected once).
-    let copy_colonies = |mine: &dyn Fn(usize) -> bool, out: &mut Vec<Entry>| {
+    // and is marked hot for next time. Two threads share the work (read-only queries; the
+    // order of entries does not matter, each id is collected once): one starts on the hot
+    // ships and the changed colonies; the other scans the rest and collects empires, fleets,
+    // orders and ships that left hyperspace, then joins in on whatever hot ships and colonies
+    // are left. They take runs of `PART` records from shared counters ([`Runs`]), so neither
+    // waits for the other whichever part is slow on a given flush.
+    let exits = std::mem::take(&mut p.transit_exits);
+    let mut touched = market.take_touched();
+    touched.sort_unstable();
+    touched.dedup();
+    let market = &*market;
+    let (hot_runs, colony_runs) = (Runs::default(), Runs::default());
+    // Copies the hot ships and colonies of the runs this thread takes; returns the hot ships.
+    let share = |out: &mut Vec<Entry>| {
+        let before = out.len();
+        let mut claim = hot_runs.claim();
+        out.extend(hot.iter().enumerate().filter(|(i, _)| claim.mine(i / PART)).map(|(_, v)| ship_entry(&v)));
+        let hot_changed = out.len() - before;
+        let mut claim = colony_runs.claim();
         for (i, v) in colonies.iter().enumerate() {
-            if mine(i / PART) {
+            if claim.mine(i / PART) {
                 out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
             }
         }
-    };
-    // Returns the number of hot ships copied.
-    let copy_hot = |colony_runs: &dyn Fn(usize) -> bool, out: &mut Vec<Entry>| {
-        let before = out.len();
-        out.extend(hot.iter().map(|v| ship_entry(&v)));
-        let hot_changed = out.len() - before;
-        copy_colonies(colony_runs, out);
         hot_changed
     };
-    let copy_rest = |colony_runs: &dyn Fn(usize) -> bool, out: &mut Vec<Entry>, changed: &mut Vec<Entity>| {
+    let rest = |out: &mut Vec<Entry>, changed: &mut Vec<Entity>| {
         for (e, v) in &cold {
             out.push(ship_entry(&v));
             changed.push(e);
         }
-        copy_colonies(colony_runs, out);
+        for &e in &exits {
+            // Changed otherwise (collected above or by the other thread), or despawned since
+            // (pending deletion).
+            if !hot.contains(e)
+                && !cold.contains(e)
+                && let Ok(v) = all_ships.get(e)
+            {
+                out.push(ship_entry(&v));
+            }
+        }
+        for v in &empires {
+            out.push((*v.0, Some(Record::Empire(rows::empire_record(&v)))));
+        }
+        for v in &fleets {
+            out.push((*v.0, Some(Record::Fleet(rows::fleet_record(&v)))));
+        }
+        for &id in &touched {
+            out.push((id, market.get(id).map(|o| Record::Order(*o))));
+        }
     };
     let expected = p.last_collected;
     let mut main = reuse_buffer(&mut p.spare, expected);
     let mut changed = std::mem::take(&mut p.layout.changed);
-    changed.clear();
+    let since = tick.0.saturating_sub(p.layout.last_tick);
+    let merged = p.layout.fresh;
+    if merged {
+        // The previous collection was not compared yet (two on one tick): one span.
+        p.layout.span += since;
+    } else {
+        changed.clear();
+        p.layout.span = since;
+    }
+    p.layout.last_tick = tick.0;
+    p.layout.short = p.layout.span < (tuning.world.flush_interval_ticks() / 2).max(1);
     let (other, hot_changed) = if expected < PARALLEL_COLLECTION_MIN {
-        let hot_changed = copy_hot(&|_| true, &mut main);
-        copy_rest(&|_| false, &mut main, &mut changed);
-        (None, hot_changed)
+        rest(&mut main, &mut changed);
+        (None, share(&mut main))
     } else {
         let mut other = reuse_buffer(&mut p.spare, expected);
-        let copy_hot = &copy_hot;
+        let share = &share;
         std::thread::scope(|scope| {
-            let helper = std::thread::Builder::new().name("persist-collect".into()).spawn_scoped(scope, || {
-                let hot_changed = copy_hot(&|run| run % 2 == 1, &mut other);
+            let helper = std::thread::Builder::new().name("persist-collect".into()).spawn_scoped(scope, move || {
+                let hot_changed = share(&mut other);
                 (other, hot_changed)
             });
-            copy_rest(&|run| run % 2 == 0, &mut main, &mut changed);
+            rest(&mut main, &mut changed);
+            let mine = share(&mut main);
             match helper.map(|h| h.join()) {
-                Ok(Ok((out, hot_changed))) => (Some(out), hot_changed),
-                // No thread to be had (or it panicked): copy its share here.
-                _ => {
+                Ok(Ok((out, theirs))) => (Some(out), mine + theirs),
+                // No thread to be had: this thread took every run. It panicked: which runs it
+                // held is unknown, so copy them all again (the newest entry per id wins, and
+                // these are the same state).
+                Ok(Err(_)) => {
                     let mut out = Vec::new();
-                    let hot_changed = copy_hot(&|run| run % 2 == 1, &mut out);
+                    out.extend(hot.iter().map(|v| ship_entry(&v)));
+                    let hot_changed = out.len();
+                    out.extend(colonies.iter().map(|v| (*v.0, Some(Record::Colony(rows::colony_record(&v))))));
                     (Some(out), hot_changed)
                 }
+                Err(_) => (None, mine),
             }
         })
     };
-    let c = &mut main;
-    for e in p.transit_exits.drain(..) {
-        // Changed otherwise (collected above), or despawned since (pending deletion).
-        if !hot.contains(e)
-            && !cold.contains(e)
-            && let Ok(v) = all_ships.get(e)
-        {
-            c.push(ship_entry(&v));
-        }
-    }
-    for v in &empires {
-        c.push((*v.0, Some(Record::Empire(rows::empire_record(&v)))));
-    }
-    for v in &fleets {
-        c.push((*v.0, Some(Record::Fleet(rows::fleet_record(&v)))));
-    }
-    let mut touched = market.take_touched();
-    touched.sort_unstable();
-    touched.dedup();
-    for id in touched {
-        c.push((id, market.get(id).map(|o| Record::Order(*o))));
-    }
-    p.last_collected = main.len() + other.as_ref().map_or(0, Vec::len);
+    p.transit_exits = exits;
+    p.transit_exits.clear();
+    // What the next collection can expect (it sizes buffers and picks one thread or two by
+    // it): a short collection right after another says little about a full interval.
+    let collected = main.len() + other.as_ref().map_or(0, Vec::len);
+    p.last_collected = if merged {
+        p.last_collected + collected
+    } else if p.layout.short {
+        p.last_collected.max(collected)
+    } else {
+        collected
+    };
     p.entities.append(main);
     if let Some(other) = other {
         p.entities.append(other);
@@ -377,6 +416,9 @@ pub fn collect_changes(
     // stay mostly changing ships).
     p.layout.changed = changed;
     p.layout.fresh = true;
+    if p.layout.short {
+        return; // too few ticks to tell which hot ships stopped changing
+    }
     let hot_total = all_hot.iter().count();
     p.layout.cool.clear();
     if hot_total > 2 * hot_changed + COOL_SLACK {
@@ -388,7 +430,7 @@ pub fn collect_changes(
 /// many as changed).
 const COOL_SLACK: usize = 256;
 /// Most ships marked or unmarked [`Hot`] on one tick (each moves its row to another table).
-const RELAYOUT_PER_TICK: usize = 512;
+const RELAYOUT_PER_TICK: usize = 1024;
 
 /// Between flushes: moves a bounded number of ships into or out of the [`Hot`] tables, as the
 /// last collection asked. Not on a tick that collected (it has paid enough); a ship despawned
@@ -405,7 +447,9 @@ pub fn relayout(world: &mut World) {
         l.fresh = false;
         // A new collection: mark the ships that also changed in the previous one.
         let mut bits = vec![0u64; l.changed.iter().map(|e| e.index_u32() as usize / 64 + 1).max().unwrap_or(0)];
-        l.wake.clear();
+        if !l.short {
+            l.wake.clear();
+        }
         for e in l.changed.drain(..) {
             let (word, bit) = (e.index_u32() as usize / 64, 1u64 << (e.index_u32() % 64));
             if l.previous.get(word).is_some_and(|w| w & bit != 0) {
@@ -413,7 +457,15 @@ pub fn relayout(world: &mut World) {
             }
             bits[word] |= bit;
         }
-        l.previous = bits;
+        if l.short {
+            // Part of the interval the previous collection stands for.
+            if l.previous.len() < bits.len() {
+                l.previous.resize(bits.len(), 0);
+            }
+            l.previous.iter_mut().zip(&bits).for_each(|(p, b)| *p |= b);
+        } else {
+            l.previous = bits;
+        }
         return;
     }
     if l.wake.is_empty() && l.cool.is_empty() {
@@ -455,8 +507,42 @@ fn ship_entry(v: &ShipView<'_>) -> (EntityId, Option<Record>) {
 
 /// Below this many records in the previous collection a collection is copied on one thread.
 const PARALLEL_COLLECTION_MIN: usize = 4_000;
-/// Changed colonies copied in a run by one of the collecting threads.
+/// Records (hot ships, colonies) in a run taken by one of the collecting threads.
 const PART: usize = 64;
+
+/// Hands out the runs of a query's items (run `i / PART` for the `i`-th item) to the threads
+/// that iterate it together, each run to exactly one of them, first come first served.
+#[derive(Default)]
+struct Runs(AtomicUsize);
+
+impl Runs {
+    fn claim(&self) -> Claim<'_> {
+        Claim { next: &self.0, held: None }
+    }
+}
+
+/// One thread's view of [`Runs`].
+struct Claim<'a> {
+    next: &'a AtomicUsize,
+    held: Option<usize>,
+}
+
+impl Claim<'_> {
+    /// Whether this thread copies run `run`. Every thread iterates the same items in the same
+    /// order (a read-only query) and asks for every run in increasing order. A thread that has
+    /// passed the run it held takes the next unclaimed one, which is never behind it: whoever
+    /// passed run `r − 1` held it or held a later one, so runs `0..r` were handed out before
+    /// anyone asks at `r`. So each run goes to exactly one thread, which has not passed it.
+    fn mine(&mut self, run: usize) -> bool {
+        loop {
+            match self.held {
+                Some(h) if h == run => return true,
+                Some(h) if h > run => return false,
+                _ => self.held = Some(self.next.fetch_add(1, Ordering::Relaxed)),
+            }
+        }
+    }
+}
 
 /// Collects every change since the previous collection into [`PendingChanges`] now (a flush
 /// does this itself; tests and tools call it to look at what is pending).

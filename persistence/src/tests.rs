@@ -263,7 +263,7 @@ fn ships_changing_in_two_collections_running_move_to_the_hot_tables_and_leave_wh
     relayout(app.world_mut()); // compares with the previous collection
     relayout(app.world_mut());
     assert_eq!(hot_ships(&mut app).len(), RELAYOUT_PER_TICK, "at most {RELAYOUT_PER_TICK} per tick");
-    for _ in 0..20 {
+    for _ in 0..second.len() / RELAYOUT_PER_TICK + 1 {
         relayout(app.world_mut());
     }
     assert_eq!(hot_ships(&mut app), second, "exactly the ships that changed in both collections are hot");
@@ -287,9 +287,10 @@ fn ships_changing_in_two_collections_running_move_to_the_hot_tables_and_leave_wh
         assert_eq!(ship_ids(taken).len(), ships.len(), "nothing else changed");
     };
     set_hull(&mut app, &changed_hot, 1.0);
+    interval_later(&mut app);
     let third = take(&mut app);
     check(&mut app, &third, &changed_hot, 1.0);
-    for _ in 0..40 {
+    for _ in 0..second.len() / RELAYOUT_PER_TICK + 2 {
         relayout(app.world_mut());
     }
     let still: BTreeSet<EntityId> = changed_hot.iter().map(|r| r.1).collect();
@@ -305,6 +306,7 @@ fn ships_changing_in_two_collections_running_move_to_the_hot_tables_and_leave_wh
         .next()
         .expect("a ship outside the hot tables");
     set_hull(&mut app, &[cold], 7.0);
+    interval_later(&mut app);
     let fourth = take(&mut app);
     check(&mut app, &fourth, &[cold], 7.0);
     for _ in 0..3 {
@@ -312,10 +314,125 @@ fn ships_changing_in_two_collections_running_move_to_the_hot_tables_and_leave_wh
     }
     assert!(!hot_ships(&mut app).contains(&cold.1), "one collection does not mark a ship");
     set_hull(&mut app, &[cold], 8.0);
+    interval_later(&mut app);
     let fifth = take(&mut app);
     check(&mut app, &fifth, &[cold], 8.0);
     for _ in 0..3 {
         relayout(app.world_mut());
     }
     assert!(hot_ships(&mut app).contains(&cold.1), "two collections in a row do");
+
+    // A collection right after another (`flush_now`, a shutdown) spans too few ticks to judge:
+    // it does not make the layout forget what the full interval before it showed.
+    let other = app
+        .world_mut()
+        .query_filtered::<(Entity, &EntityId), (With<Ship>, Without<Hot>)>()
+        .iter(app.world())
+        .map(|(e, id)| (e, *id))
+        .next()
+        .expect("another ship outside the hot tables");
+    set_hull(&mut app, &[other], 9.0);
+    interval_later(&mut app);
+    let taken = take(&mut app);
+    check(&mut app, &taken, &[other], 9.0);
+    for _ in 0..3 {
+        relayout(app.world_mut());
+    }
+    assert!(take(&mut app).is_empty(), "a short collection right after: nothing changed since");
+    for _ in 0..3 {
+        relayout(app.world_mut());
+    }
+    set_hull(&mut app, &[other], 10.0);
+    interval_later(&mut app);
+    let taken = take(&mut app);
+    check(&mut app, &taken, &[other], 10.0);
+    for _ in 0..3 {
+        relayout(app.world_mut());
+    }
+    assert!(hot_ships(&mut app).contains(&other.1), "changed in both full intervals around the short one");
+}
+
+/// Moves the tick a flush interval on (without simulating), so the next collection spans one.
+fn interval_later(app: &mut App) {
+    let interval = app.world().resource::<Tuning>().world.flush_interval_ticks();
+    app.world_mut().resource_mut::<SimTick>().0 += interval;
+}
+
+#[test]
+fn runs_go_to_exactly_one_thread_whatever_the_interleaving() {
+    // Three threads iterate the same 1,000 runs; a seeded schedule decides who asks next, and
+    // one of them may start late or stop early (a thread that is not scheduled).
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    const N: usize = 1000;
+    for round in 0..200 {
+        let runs = Runs::default();
+        let mut claims = [runs.claim(), runs.claim(), runs.claim()];
+        let mut at = [0usize; 3];
+        let mut owner = vec![None; N];
+        // In some rounds thread 2 only starts when thread 0 is half done.
+        let late = round % 3 == 0;
+        while at.iter().any(|&a| a < N) {
+            let t = (next() % 3) as usize;
+            if at[t] == N || (late && t == 2 && at[0] < N / 2) {
+                continue;
+            }
+            let run = at[t];
+            if claims[t].mine(run) {
+                assert_eq!(owner[run], None, "round {round}: run {run} given twice");
+                owner[run] = Some(t);
+            }
+            at[t] += 1;
+        }
+        assert!(owner.iter().all(Option::is_some), "round {round}: every run copied");
+        if late {
+            // Thread 0 had passed the first half, so those runs were all handed out before.
+            assert!(owner[..N / 2].iter().all(|o| *o != Some(2)), "round {round}: a late thread takes no passed run");
+        }
+    }
+    // Alone, a thread takes every run, in order.
+    let runs = Runs::default();
+    let mut alone = runs.claim();
+    assert!((0..N).all(|r| alone.mine(r)));
+}
+
+#[test]
+fn a_collection_on_two_threads_holds_what_one_thread_collects() {
+    // Two identical worlds with hot tables; their last collection runs on one thread in one and
+    // on two in the other (the previous collection's size decides).
+    let run = |parallel: bool| {
+        let mut app = app(20, 6000, 3000, 200);
+        for _ in 0..3 {
+            for _ in 0..20 {
+                app.world_mut().run_schedule(FixedMain);
+            }
+            take(&mut app);
+            for _ in 0..60 {
+                relayout(app.world_mut());
+            }
+        }
+        for _ in 0..20 {
+            app.world_mut().run_schedule(FixedMain);
+        }
+        app.world_mut().resource_mut::<PendingChanges>().last_collected =
+            if parallel { PARALLEL_COLLECTION_MIN } else { 0 };
+        let hot = hot_ships(&mut app).len();
+        let taken = take(&mut app);
+        let mut v: Vec<(EntityId, Option<Record>)> = taken.into_iter().collect();
+        v.sort_by_key(|e| e.0);
+        (v, hot)
+    };
+    let (one, hot) = run(false);
+    let (two, _) = run(true);
+    assert!(hot > 4 * PART, "hot tables in use: {hot} hot ships");
+    let ships = one.iter().filter(|(_, r)| matches!(r, Some(Record::Ship(_)))).count();
+    let colonies = one.iter().filter(|(_, r)| matches!(r, Some(Record::Colony(_)))).count();
+    assert!(ships > 4 * PART && colonies > 4 * PART, "ships and colonies changed: {ships} ships, {colonies} colonies");
+    assert_eq!(one.len(), two.len());
+    assert!(one == two, "the same records, one thread or two");
 }

@@ -489,6 +489,8 @@ async fn run(
     spare: Arc<Mutex<Vec<Vec<Entry>>>>,
     options: WriterOptions,
 ) {
+    // Entries of the previous batch.
+    let mut typical = 0usize;
     while let Some(batch) = rx.recv().await {
         let first_attempt = Instant::now();
         let encoded = match encode_batch(&batch) {
@@ -508,13 +510,19 @@ async fn run(
         // Only the encoded rows are needed from here on (retries included): free the records
         // now rather than holding two copies of the batch through an outage, and hand the
         // emptied buffers back for the next collection.
+        // A buffer much larger than the previous batch (a whole world, after a start or an
+        // outage) is freed here rather than by the collection that would drop it: unmapping
+        // tens of megabytes on the tick that flushes cost ~5 ms.
         let (batch_id, batch_tick) = (batch.id, batch.meta.tick);
+        let entries = batch.entities.len();
         let buffers = batch.entities.into_buffers();
         {
             let mut s = spare.lock().unwrap_or_else(PoisonError::into_inner);
             let room = SPARE_BUFFERS.saturating_sub(s.len());
-            s.extend(buffers.into_iter().filter(|b| b.capacity() > 0).take(room));
+            let fits = |b: &Vec<Entry>| b.capacity() > 0 && b.capacity() <= 4 * typical + 4096;
+            s.extend(buffers.into_iter().filter(fits).take(room));
         }
+        typical = entries;
         let mut backoff = options.backoff_min;
         let mut attempts = 0u32;
         loop {

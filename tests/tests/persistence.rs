@@ -8,7 +8,7 @@ use starforge_components::prelude::*;
 use starforge_persistence::writer::WriterOptions;
 use starforge_persistence::{DbTarget, Hot, Persister, restore};
 use starforge_systems::prelude::*;
-use starforge_tests::persist::{connect, flush_and_confirm, generated, restored, runtime, tick};
+use starforge_tests::persist::{connect, flush_and_confirm, generated, restored, runtime, sim_app, tick};
 use starforge_tests::services::{TestPg, TestSqlite};
 
 /// Run with periodic flushes, stop at a flush, restore into a new app: same hash, and the same
@@ -88,5 +88,27 @@ fn written_batches_buffers_come_back_for_the_next_collection() {
     let spare = a.world().resource::<Persister>().take_spare();
     assert!(!spare.is_empty(), "the written batch's buffers came back");
     assert!(spare.iter().all(|b| b.is_empty() && b.capacity() > 0), "emptied, capacity kept");
+    rt.block_on(db.close());
+}
+
+#[test]
+fn a_whole_world_batch_far_larger_than_the_one_before_is_freed_by_the_writer() {
+    let rt = runtime();
+    let sqlite = TestSqlite::new();
+    let db = connect(&rt, &sqlite.target());
+    let mut a = sim_app();
+    let params = GenParams { seed: 3, systems: Some(12), ships: Some(6000), colonies: Some(30), resting_orders: 0 };
+    generate_world(a.world_mut(), &params);
+    a.insert_resource(Persister::start(rt.clone(), db.clone(), WriterOptions::default(), 0, 0));
+    tick(&mut a);
+    // The first batch holds the whole world (over 6,000 entities, none written before).
+    flush_and_confirm(&mut a);
+    let spare = a.world().resource::<Persister>().take_spare();
+    assert!(spare.is_empty(), "a whole world's buffers are not handed to the next collection: {spare:?}");
+    // The next batch (what changed in one tick) is no larger than the one before: reused.
+    tick(&mut a);
+    flush_and_confirm(&mut a);
+    let spare = a.world().resource::<Persister>().take_spare();
+    assert!(!spare.is_empty() && spare.iter().all(|b| b.is_empty() && b.capacity() > 0), "{spare:?}");
     rt.block_on(db.close());
 }
