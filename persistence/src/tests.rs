@@ -298,58 +298,37 @@ fn ships_changing_in_two_collections_running_move_to_the_hot_tables_and_leave_wh
 
     // A ship outside the hot tables that changes is collected all the same, and is not
     // marked before it changes in a second collection.
-    let cold = app
-        .world_mut()
-        .query_filtered::<(Entity, &EntityId), (With<Ship>, Without<Hot>)>()
-        .iter(app.world())
-        .map(|(e, id)| (e, *id))
-        .next()
-        .expect("a ship outside the hot tables");
-    set_hull(&mut app, &[cold], 7.0);
-    interval_later(&mut app);
-    let fourth = take(&mut app);
-    check(&mut app, &fourth, &[cold], 7.0);
-    for _ in 0..3 {
-        relayout(app.world_mut());
-    }
+    let changing_alone = |app: &mut App, ship: (Entity, EntityId), hull: f32| {
+        set_hull(app, &[ship], hull);
+        interval_later(app);
+        let taken = take(app);
+        check(app, &taken, &[ship], hull);
+        for _ in 0..3 {
+            relayout(app.world_mut());
+        }
+    };
+    let cold = a_cold_ship(&mut app);
+    changing_alone(&mut app, cold, 7.0);
     assert!(!hot_ships(&mut app).contains(&cold.1), "one collection does not mark a ship");
-    set_hull(&mut app, &[cold], 8.0);
-    interval_later(&mut app);
-    let fifth = take(&mut app);
-    check(&mut app, &fifth, &[cold], 8.0);
-    for _ in 0..3 {
-        relayout(app.world_mut());
-    }
+    changing_alone(&mut app, cold, 8.0);
     assert!(hot_ships(&mut app).contains(&cold.1), "two collections in a row do");
 
     // A collection right after another (`flush_now`, a shutdown) spans too few ticks to judge:
     // it does not make the layout forget what the full interval before it showed.
-    let other = app
-        .world_mut()
-        .query_filtered::<(Entity, &EntityId), (With<Ship>, Without<Hot>)>()
-        .iter(app.world())
-        .map(|(e, id)| (e, *id))
-        .next()
-        .expect("another ship outside the hot tables");
-    set_hull(&mut app, &[other], 9.0);
-    interval_later(&mut app);
-    let taken = take(&mut app);
-    check(&mut app, &taken, &[other], 9.0);
-    for _ in 0..3 {
-        relayout(app.world_mut());
-    }
+    let other = a_cold_ship(&mut app);
+    changing_alone(&mut app, other, 9.0);
     assert!(take(&mut app).is_empty(), "a short collection right after: nothing changed since");
     for _ in 0..3 {
         relayout(app.world_mut());
     }
-    set_hull(&mut app, &[other], 10.0);
-    interval_later(&mut app);
-    let taken = take(&mut app);
-    check(&mut app, &taken, &[other], 10.0);
-    for _ in 0..3 {
-        relayout(app.world_mut());
-    }
+    changing_alone(&mut app, other, 10.0);
     assert!(hot_ships(&mut app).contains(&other.1), "changed in both full intervals around the short one");
+}
+
+/// A ship outside the hot tables.
+fn a_cold_ship(app: &mut App) -> (Entity, EntityId) {
+    let mut q = app.world_mut().query_filtered::<(Entity, &EntityId), (With<Ship>, Without<Hot>)>();
+    q.iter(app.world()).map(|(e, id)| (e, *id)).next().expect("a ship outside the hot tables")
 }
 
 /// Moves the tick a flush interval on (without simulating), so the next collection spans one.
