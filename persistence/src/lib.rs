@@ -114,7 +114,8 @@ struct Layout {
     span: u64,
     /// The span is under half a flush interval.
     short: bool,
-    /// Entity indices of the previous collection's `changed` (one bit each).
+    /// Entity indices of the previous collection's `changed` (one bit each; with the short
+    /// collections after it, if any).
     previous: Vec<u64>,
     /// Ships to mark and to unmark, a bounded number per tick.
     wake: Vec<Entity>,
@@ -354,17 +355,21 @@ pub fn collect_changes(
     let expected = p.last_collected;
     let mut main = reuse_buffer(&mut p.spare, expected);
     let mut changed = std::mem::take(&mut p.layout.changed);
+    // A collection under half an interval after the previous one is "short". If the previous
+    // one was not compared yet (two on one tick), a short one joins it: one span. Otherwise a
+    // new span starts (every collection, when the interval is one tick: `relayout` never gets
+    // to compare, and `changed` must not grow).
+    let half = (tuning.world.flush_interval_ticks() / 2).max(1);
     let since = tick.0.saturating_sub(p.layout.last_tick);
-    let merged = p.layout.fresh;
+    let merged = p.layout.fresh && since < half;
     if merged {
-        // The previous collection was not compared yet (two on one tick): one span.
         p.layout.span += since;
     } else {
         changed.clear();
         p.layout.span = since;
     }
     p.layout.last_tick = tick.0;
-    p.layout.short = p.layout.span < (tuning.world.flush_interval_ticks() / 2).max(1);
+    p.layout.short = p.layout.span < half;
     let (other, hot_changed) = if expected < PARALLEL_COLLECTION_MIN {
         rest(&mut main, &mut changed);
         (None, share(&mut main))
@@ -399,13 +404,8 @@ pub fn collect_changes(
     // What the next collection can expect (it sizes buffers and picks one thread or two by
     // it): a short collection right after another says little about a full interval.
     let collected = main.len() + other.as_ref().map_or(0, Vec::len);
-    p.last_collected = if merged {
-        p.last_collected + collected
-    } else if p.layout.short {
-        p.last_collected.max(collected)
-    } else {
-        collected
-    };
+    let partial = merged || p.layout.short;
+    p.last_collected = if partial { p.last_collected.max(collected) } else { collected };
     p.entities.append(main);
     if let Some(other) = other {
         p.entities.append(other);
@@ -416,8 +416,8 @@ pub fn collect_changes(
     // stay mostly changing ships).
     p.layout.changed = changed;
     p.layout.fresh = true;
-    if p.layout.short {
-        return; // too few ticks to tell which hot ships stopped changing
+    if partial {
+        return; // too few ticks to tell which hot ships stopped changing: keep the last verdict
     }
     let hot_total = all_hot.iter().count();
     p.layout.cool.clear();

@@ -340,7 +340,7 @@ fn interval_later(app: &mut App) {
 #[test]
 fn runs_go_to_exactly_one_thread_whatever_the_interleaving() {
     // Three threads iterate the same 1,000 runs; a seeded schedule decides who asks next, and
-    // one of them may start late or stop early (a thread that is not scheduled).
+    // in some rounds one of them starts late.
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -401,17 +401,75 @@ fn a_collection_on_two_threads_holds_what_one_thread_collects() {
         app.world_mut().resource_mut::<PendingChanges>().last_collected =
             if parallel { PARALLEL_COLLECTION_MIN } else { 0 };
         let hot = hot_ships(&mut app).len();
+        collect_now(app.world_mut());
+        let entries = app.world().resource::<PendingChanges>().len();
         let taken = take(&mut app);
         let mut v: Vec<(EntityId, Option<Record>)> = taken.into_iter().collect();
         v.sort_by_key(|e| e.0);
-        (v, hot)
+        (v, hot, entries)
     };
-    let (one, hot) = run(false);
-    let (two, _) = run(true);
+    let (one, hot, entries_one) = run(false);
+    let (two, _, entries_two) = run(true);
+    assert_eq!(entries_one, one.len(), "one thread: each id once");
+    assert_eq!(entries_two, two.len(), "two threads: each id once (no run copied twice)");
     assert!(hot > 4 * PART, "hot tables in use: {hot} hot ships");
     let ships = one.iter().filter(|(_, r)| matches!(r, Some(Record::Ship(_)))).count();
     let colonies = one.iter().filter(|(_, r)| matches!(r, Some(Record::Colony(_)))).count();
     assert!(ships > 4 * PART && colonies > 4 * PART, "ships and colonies changed: {ships} ships, {colonies} colonies");
     assert_eq!(one.len(), two.len());
     assert!(one == two, "the same records, one thread or two");
+}
+
+#[test]
+fn collecting_on_every_tick_keeps_the_layout_bookkeeping_bounded() {
+    // A one-tick flush interval: every tick collects, and `relayout` (which skips collecting
+    // ticks) never compares. Nothing may pile up.
+    let mut app = app(20, 3000, 10, 0);
+    app.world_mut().resource_mut::<Tuning>().world.flush_interval_s = 0.05;
+    assert_eq!(app.world().resource::<Tuning>().world.flush_interval_ticks(), 1);
+    let ships: Vec<Entity> = app.world_mut().query_filtered::<Entity, With<Ship>>().iter(app.world()).collect();
+    take(&mut app); // the whole world
+    for step in 0..50 {
+        for (i, e) in ships.iter().enumerate().take(1000) {
+            app.world_mut().get_mut::<Hull>(*e).expect("a ship").0 = (step * 1000 + i) as f32;
+        }
+        app.world_mut().resource_mut::<SimTick>().0 += 1;
+        take(&mut app);
+        let p = app.world().resource::<PendingChanges>();
+        assert!(p.layout.changed.len() <= ships.len(), "step {step}: {} pending comparisons", p.layout.changed.len());
+        assert!(p.last_collected <= ships.len() + 100, "step {step}: expects {}", p.last_collected);
+    }
+}
+
+#[test]
+fn a_collection_on_the_tick_of_another_keeps_its_verdict_on_idle_hot_ships() {
+    let mut app = app(20, 3000, 10, 0);
+    let ships: Vec<Entity> = app.world_mut().query_filtered::<Entity, With<Ship>>().iter(app.world()).collect();
+    // Mark 600 ships hot, then a full interval in which only 10 of them change: the other 590
+    // are to leave the hot tables.
+    let set = |app: &mut App, which: &[Entity], hull: f32| {
+        for e in which {
+            app.world_mut().get_mut::<Hull>(*e).expect("a ship").0 = hull;
+        }
+    };
+    take(&mut app);
+    for hull in [1.0, 2.0] {
+        set(&mut app, &ships[..600], hull);
+        interval_later(&mut app);
+        take(&mut app);
+        for _ in 0..3 {
+            relayout(app.world_mut());
+        }
+    }
+    assert_eq!(hot_ships(&mut app).len(), 600);
+    set(&mut app, &ships[..10], 3.0);
+    interval_later(&mut app);
+    take(&mut app);
+    let cool = app.world().resource::<PendingChanges>().layout.cool.len();
+    assert_eq!(cool, 590, "the idle hot ships are to leave");
+    // A second collection on the same tick (a shutdown's flush): nothing changed in it, which
+    // says nothing about which hot ships are idle.
+    set(&mut app, &ships[..1], 4.0);
+    take(&mut app);
+    assert_eq!(app.world().resource::<PendingChanges>().layout.cool.len(), cool, "the verdict stands");
 }

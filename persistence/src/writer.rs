@@ -489,7 +489,7 @@ async fn run(
     spare: Arc<Mutex<Vec<Vec<Entry>>>>,
     options: WriterOptions,
 ) {
-    // Entries of the previous batch.
+    // Entries of recent batches (the larger of the last one and half the one before).
     let mut typical = 0usize;
     while let Some(batch) = rx.recv().await {
         let first_attempt = Instant::now();
@@ -510,19 +510,30 @@ async fn run(
         // Only the encoded rows are needed from here on (retries included): free the records
         // now rather than holding two copies of the batch through an outage, and hand the
         // emptied buffers back for the next collection.
-        // A buffer much larger than the previous batch (a whole world, after a start or an
+        // A buffer much larger than recent batches (a whole world, after a start or an
         // outage) is freed here rather than by the collection that would drop it: unmapping
         // tens of megabytes on the tick that flushes cost ~5 ms.
         let (batch_id, batch_tick) = (batch.id, batch.meta.tick);
         let entries = batch.entities.len();
-        let buffers = batch.entities.into_buffers();
-        {
+        let (keep, free): (Vec<_>, Vec<_>) = batch
+            .entities
+            .into_buffers()
+            .into_iter()
+            .filter(|b| b.capacity() > 0)
+            .partition(|b| b.capacity() <= 4 * typical + 4096);
+        let surplus = {
             let mut s = spare.lock().unwrap_or_else(PoisonError::into_inner);
             let room = SPARE_BUFFERS.saturating_sub(s.len());
-            let fits = |b: &Vec<Entry>| b.capacity() > 0 && b.capacity() <= 4 * typical + 4096;
-            s.extend(buffers.into_iter().filter(fits).take(room));
-        }
-        typical = entries;
+            let mut keep = keep;
+            let surplus = keep.split_off(room.min(keep.len()));
+            s.extend(keep);
+            surplus
+        };
+        // Outside the lock: the collection takes spares on the tick.
+        drop((free, surplus));
+        // Decays slowly, so one small batch (a flush right after another) does not make the
+        // next normal batch's buffers look oversized.
+        typical = entries.max(typical / 2);
         let mut backoff = options.backoff_min;
         let mut attempts = 0u32;
         loop {

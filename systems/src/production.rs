@@ -71,9 +71,11 @@ pub fn population_cap(tuning: &Tuning, buildings: &Buildings) -> i64 {
 
 /// Colonies produce into their owner's stockpile and grow their population.
 ///
-/// Population is updated once every `population_step_ticks` (staggered by colony id) with the
-/// growth of that many ticks, replayed tick by tick ([`grown_population`]), so a colony's record
-/// changes — and is saved and sent — once a step instead of every tick.
+/// Population is updated once every `population_step_ticks` (on the ticks where tick + colony
+/// id is a multiple of it) by replaying the per-tick rule that many times
+/// ([`grown_population`]), so a colony's record changes — and is saved and sent — once a step
+/// instead of every tick. A step always replays the full count (a new colony's first step
+/// too); output between steps uses the population of the last step.
 pub fn produce(
     tuning: Res<Tuning>,
     galaxy: Res<Galaxy>,
@@ -97,7 +99,7 @@ pub fn produce(
         let pop = colony.population;
         if pop > cap {
             colony.population = cap; // habitats were retuned down
-        } else if pop < cap && (tick.0.wrapping_add(id.0)).is_multiple_of(u64::from(step)) {
+        } else if pop < cap && tick.0.wrapping_add(id.0).is_multiple_of(u64::from(step)) {
             let grown = grown_population(pop, cap, growth, step);
             if grown != pop {
                 colony.population = grown;

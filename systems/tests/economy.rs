@@ -207,3 +207,50 @@ fn zero_growth_keeps_the_population() {
     tick(&mut app, 50);
     assert_eq!(get::<Colony>(&app, p.colony).expect("colony").population, start);
 }
+
+#[test]
+fn colonies_grow_on_ticks_staggered_by_their_id() {
+    let mut t = Tuning::default();
+    t.economy.population_step_ticks = 50;
+    let mut app =
+        sim_app(t, &GenParams { seed: 9, systems: Some(12), ships: Some(0), colonies: Some(0), resting_orders: 0 });
+    let p = player(&mut app, "Stagger", 0);
+    let mut colonies = vec![p.colony];
+    for i in 1..3 {
+        let world = app.world_mut();
+        let c = starforge_systems::spawn::spawn_colony(
+            world,
+            p.empire,
+            format!("C{i}"),
+            SystemId(0),
+            i,
+            500 * MILLI,
+            Buildings::default(),
+        );
+        colonies.push(c);
+    }
+    let phases: Vec<u64> = colonies.iter().map(|c| c.0 % 50).collect();
+    assert!(phases[0] != phases[1] || phases[0] != phases[2], "ids in different phases: {colonies:?}");
+    let mut changed_at: Vec<Vec<u64>> = vec![Vec::new(); colonies.len()];
+    let mut before: Vec<i64> = colonies.iter().map(|c| get::<Colony>(&app, *c).expect("colony").population).collect();
+    for _ in 0..200 {
+        // Production runs before the tick counter advances: it sees the tick before the count.
+        let seen = app.world().resource::<SimTick>().0;
+        tick(&mut app, 1);
+        for (k, c) in colonies.iter().enumerate() {
+            let now = get::<Colony>(&app, *c).expect("colony").population;
+            if now != before[k] {
+                changed_at[k].push(seen);
+                before[k] = now;
+            }
+        }
+    }
+    for (k, c) in colonies.iter().enumerate() {
+        assert_eq!(changed_at[k].len(), 4, "colony {c:?} grew once per 50 ticks: {:?}", changed_at[k]);
+        assert!(
+            changed_at[k].iter().all(|t| (t + c.0) % 50 == 0),
+            "colony {c:?} on its own phase: {:?}",
+            changed_at[k]
+        );
+    }
+}
