@@ -173,3 +173,50 @@ async fn an_unusable_lock_file_is_an_error_that_does_not_say_in_use() {
     assert!(err.to_string().contains("cannot open the lock file"), "{err}");
     db.close().await;
 }
+
+/// The session holding the world lock in the connection's database, if any.
+async fn lock_holder_pid(conn: &mut sqlx::PgConnection) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
+    )
+    .bind(starforge_persistence::lock::LOCK_KEY)
+    .fetch_optional(conn)
+    .await
+    .expect("read pg_locks")
+}
+
+#[tokio::test]
+async fn postgres_takes_the_world_lock_again_when_its_session_is_cut() {
+    use sqlx::Connection;
+    let Some(pg) = TestPg::create().await else { return };
+    let first = Db::connect(&pg.target()).await.expect("connect");
+    let _lock = first.lock_world().await.expect("the server takes the lock");
+    let mut admin = sqlx::PgConnection::connect(&pg.url).await.expect("a connection of the test's own");
+    let cut = lock_holder_pid(&mut admin).await.expect("the lock is held");
+    // Cut the lock's session, as a network cut or an operator's pg_terminate_backend would.
+    let terminated: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(cut).fetch_one(&mut admin).await.expect("terminate");
+    assert!(terminated);
+    // The keeper notices at its next check (every 10 s) and takes the lock on a new session.
+    // Bounded wait (a hang guard, not a timing assertion).
+    let mut again = None;
+    for _ in 0..600 {
+        match lock_holder_pid(&mut admin).await {
+            Some(pid) if pid != cut => {
+                again = Some(pid);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(again.is_some(), "the server took its world lock again after losing the session");
+    // So a second server is still refused.
+    let second = Db::connect(&pg.target()).await.expect("connect again");
+    let err = second.lock_world().await.expect_err("a second server must be refused");
+    assert!(matches!(err, DbError::InUse { .. }), "{err:?}");
+    let _ = admin.close().await;
+    first.close().await;
+    second.close().await;
+}
