@@ -282,8 +282,8 @@ pub struct EconomyTuning {
     /// Population growth per tick as a fraction of population (logistic, towards the cap).
     pub population_growth: f64,
     /// A colony's population is updated once every this many ticks (staggered by colony id)
-    /// with the growth of that many ticks, so a colony does not change (and is not saved or
-    /// sent) every tick. 1 = every tick. Missing from an older file: 200.
+    /// by replaying the per-tick rule that many times, so a colony does not change (and is not
+    /// saved or sent) every tick. 1 = every tick. Missing from an older file: 200.
     #[serde(default = "default_population_step_ticks")]
     pub population_step_ticks: u32,
     /// Population cap of a colony without habitats (people).

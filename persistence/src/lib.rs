@@ -314,7 +314,7 @@ pub fn collect_changes(
     let market = &*market;
     let (hot_runs, colony_runs) = (Runs::default(), Runs::default());
     // Copies the hot ships and colonies of the runs this thread takes; returns the hot ships.
-    let share = |out: &mut Vec<Entry>| {
+    let share = |out: &mut Vec<Entry>, hot_runs: &Runs, colony_runs: &Runs| {
         let before = out.len();
         let mut claim = hot_runs.claim();
         out.extend(hot.iter().enumerate().filter(|(i, _)| claim.mine(i / PART)).map(|(_, v)| ship_entry(&v)));
@@ -372,27 +372,25 @@ pub fn collect_changes(
     p.layout.short = p.layout.span < half;
     let (other, hot_changed) = if expected < PARALLEL_COLLECTION_MIN {
         rest(&mut main, &mut changed);
-        (None, share(&mut main))
+        (None, share(&mut main, &hot_runs, &colony_runs))
     } else {
         let mut other = reuse_buffer(&mut p.spare, expected);
-        let share = &share;
+        let (share, hot_runs, colony_runs) = (&share, &hot_runs, &colony_runs);
         std::thread::scope(|scope| {
             let helper = std::thread::Builder::new().name("persist-collect".into()).spawn_scoped(scope, move || {
-                let hot_changed = share(&mut other);
+                let hot_changed = share(&mut other, hot_runs, colony_runs);
                 (other, hot_changed)
             });
             rest(&mut main, &mut changed);
-            let mine = share(&mut main);
+            let mine = share(&mut main, hot_runs, colony_runs);
             match helper.map(|h| h.join()) {
                 Ok(Ok((out, theirs))) => (Some(out), mine + theirs),
                 // No thread to be had: this thread took every run. It panicked: which runs it
-                // held is unknown, so copy them all again (the newest entry per id wins, and
-                // these are the same state).
+                // held is unknown, so copy them all again, alone on fresh counters (the newest
+                // entry per id wins, and these are the same state).
                 Ok(Err(_)) => {
                     let mut out = Vec::new();
-                    out.extend(hot.iter().map(|v| ship_entry(&v)));
-                    let hot_changed = out.len();
-                    out.extend(colonies.iter().map(|v| (*v.0, Some(Record::Colony(rows::colony_record(&v))))));
+                    let hot_changed = share(&mut out, &Runs::default(), &Runs::default());
                     (Some(out), hot_changed)
                 }
                 Err(_) => (None, mine),
@@ -491,13 +489,18 @@ pub fn relayout(world: &mut World) {
 fn reuse_buffer(spare: &mut Vec<Vec<Entry>>, expected: usize) -> Vec<Entry> {
     let mut b = loop {
         match spare.pop() {
-            Some(b) if b.capacity() > 4 * expected + 4096 => continue,
+            Some(b) if oversized(&b, expected) => continue,
             Some(b) => break b,
             None => break Vec::new(),
         }
     };
     b.reserve(expected);
     b
+}
+
+/// A buffer far larger than `entries` need (left by a whole-world batch): freed, not reused.
+fn oversized(buffer: &Vec<Entry>, entries: usize) -> bool {
+    buffer.capacity() > 4 * entries + 4096
 }
 
 /// A ship's pending entry.

@@ -509,10 +509,10 @@ async fn run(
         };
         // Only the encoded rows are needed from here on (retries included): free the records
         // now rather than holding two copies of the batch through an outage, and hand the
-        // emptied buffers back for the next collection.
-        // A buffer much larger than recent batches (a whole world, after a start or an
-        // outage) is freed here rather than by the collection that would drop it: unmapping
-        // tens of megabytes on the tick that flushes cost ~5 ms.
+        // emptied buffers back for the next collection. A buffer far larger than recent batches
+        // (a whole world, after a start or an outage) is freed here rather than by the
+        // collection that would drop it: unmapping tens of megabytes on the tick that flushes
+        // cost ~5 ms.
         let (batch_id, batch_tick) = (batch.id, batch.meta.tick);
         let entries = batch.entities.len();
         let (keep, free): (Vec<_>, Vec<_>) = batch
@@ -520,7 +520,7 @@ async fn run(
             .into_buffers()
             .into_iter()
             .filter(|b| b.capacity() > 0)
-            .partition(|b| b.capacity() <= 4 * typical + 4096);
+            .partition(|b| !crate::oversized(b, typical));
         let surplus = {
             let mut s = spare.lock().unwrap_or_else(PoisonError::into_inner);
             let room = SPARE_BUFFERS.saturating_sub(s.len());
