@@ -473,3 +473,40 @@ fn a_collection_on_the_tick_of_another_keeps_its_verdict_on_idle_hot_ships() {
     take(&mut app);
     assert_eq!(app.world().resource::<PendingChanges>().layout.cool.len(), cool, "the verdict stands");
 }
+
+#[test]
+fn ships_carry_the_stripe_of_their_index_and_changes_in_both_halves_are_collected() {
+    let mut app = app(20, 6000, 200, 0);
+    let mut q = app.world_mut().query_filtered::<(Entity, Has<Stripe>), With<Ship>>();
+    let ships: Vec<(Entity, bool)> = q.iter(app.world()).collect();
+    assert!(ships.len() > 5000, "{} ships", ships.len());
+    for &(e, striped) in &ships {
+        assert_eq!(striped, super::striped(e), "ship {e}: the stripe follows the entity index");
+    }
+    // Ships that appear later get their stripe too (2 048 of them span both kinds of block).
+    let template = app.world().entity(ships[0].0).get::<Ship>().copied().expect("a ship");
+    let new: Vec<Entity> = (0..2 * STRIPE_BLOCK).map(|_| app.world_mut().spawn(template).id()).collect();
+    app.world_mut().flush();
+    assert!(new.iter().any(|&e| striped(e)) && new.iter().any(|&e| !striped(e)));
+    for e in new {
+        assert_eq!(app.world().entity(e).contains::<Stripe>(), striped(e), "new ship {e}");
+        app.world_mut().despawn(e);
+    }
+
+    for parallel in [false, true] {
+        app.world_mut().run_schedule(FixedMain);
+        take(&mut app);
+        // Nothing changes but one ship of each half (no tick runs), outside the hot tables.
+        let mut q = app.world_mut().query_filtered::<(Entity, &EntityId, Has<Stripe>), (With<Ship>, Without<Hot>)>();
+        let mut pick = |striped: bool| q.iter(app.world()).find(|v| v.2 == striped).map(|(e, id, _)| (e, *id));
+        let picked = [pick(false).expect("an even ship"), pick(true).expect("an odd ship")];
+        for (e, _) in picked {
+            app.world_mut().entity_mut(e).get_mut::<Cargo>().expect("cargo").set_changed();
+        }
+        app.world_mut().resource_mut::<PendingChanges>().last_collected =
+            if parallel { PARALLEL_COLLECTION_MIN } else { 0 };
+        let taken = take(&mut app);
+        let want: BTreeSet<EntityId> = picked.iter().map(|p| p.1).collect();
+        assert_eq!(ship_ids(&taken), want, "parallel={parallel}: both halves scanned, nothing else");
+    }
+}
