@@ -24,6 +24,7 @@ pub mod lock;
 pub mod profiles;
 pub mod restore;
 pub mod rows;
+pub mod spill;
 pub mod writer;
 
 pub use accounts::AccountError;
@@ -646,6 +647,9 @@ pub struct Persister {
     /// Sends the busy writer handed back: one per flush interval while it lags (and one per
     /// retry of [`flush_now`]), so a lag indicator rather than a count of batches.
     pub deferred: u64,
+    /// Where the whole world goes if the database does not confirm it at shutdown (`None`:
+    /// nowhere, it is lost).
+    pub spill: Option<spill::SpillTarget>,
 }
 
 impl Persister {
@@ -664,6 +668,7 @@ impl Persister {
             last_halt_log: None,
             shutdown_timeout: Duration::from_secs(60),
             deferred: 0,
+            spill: None,
         }
     }
 
@@ -867,16 +872,80 @@ pub fn final_flush(world: &mut World) {
     match confirmed {
         Ok(batch) => info!(tick, batch, "shutdown: the database holds the world"),
         Err(status) => {
-            error!(
-                "shutdown: the database did not confirm the final state within {timeout:?} ({:?}); changes after \
-                 tick {} are LOST ({pending} entities were pending)",
-                status.state, status.confirmed_tick
-            );
+            let spilled = spill_world(world);
+            match spilled {
+                Some(Ok(path)) => error!(
+                    "shutdown: the database did not confirm the final state within {timeout:?} ({:?}; it holds tick \
+                     {}); the whole world at tick {tick} is saved in the spill file {}, which the next start writes \
+                     to the database before anything else (start with the same database; keep the file until then)",
+                    status.state,
+                    status.confirmed_tick,
+                    path.display()
+                ),
+                Some(Err(e)) => error!(
+                    "shutdown: the database did not confirm the final state within {timeout:?} ({:?}), and the \
+                     spill file could not be written ({e}); changes after tick {} are LOST ({pending} entities were \
+                     pending)",
+                    status.state, status.confirmed_tick
+                ),
+                None => error!(
+                    "shutdown: the database did not confirm the final state within {timeout:?} ({:?}); no spill file \
+                     is configured: changes after tick {} are LOST ({pending} entities were pending)",
+                    status.state, status.confirmed_tick
+                ),
+            }
             world.write_message(AppExit::from_code(3));
         }
     }
     // Never flush twice (a second exit frame would find nothing new anyway).
     world.remove_resource::<Persister>();
+}
+
+/// Writes the whole world, as a batch that replaces what the database holds and with the next
+/// batch id, to the persister's spill file ([`spill`]); [`final_flush`] does this when the
+/// database does not confirm the final state. Returns the file; `None` without a persister or
+/// a spill target.
+pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill::SpillError>> {
+    let persister = world.get_resource::<Persister>()?;
+    let target = persister.spill.clone()?;
+    let id = persister.next_batch.max(persister.writer.status().snapshot().confirmed_batch + 1);
+    let batch = whole_world_batch(world, id);
+    let encoded = match writer::encode_batch(&batch) {
+        Ok(e) => e,
+        Err(reason) => return Some(Err(spill::SpillError::Damaged { path: target.path, reason })),
+    };
+    let spill = spill::Spill { database: target.database, batch: writer::EncodedBatch { replace: true, ..encoded } };
+    Some(spill::write(&target.path, &spill).map(|()| target.path))
+}
+
+/// Every saved entity and open order at this tick, the world row with the galaxy, and the
+/// history not yet handed to the writer: a batch that replaces whatever the database holds.
+pub fn whole_world_batch(world: &mut World, id: u64) -> Batch {
+    let mut entities = Changes::default();
+    let mut out = Vec::new();
+    for v in world.query::<EmpireView>().iter(world) {
+        out.push((*v.0, Some(Record::Empire(rows::empire_record(&v)))));
+    }
+    for v in world.query::<FleetView>().iter(world) {
+        out.push((*v.0, Some(Record::Fleet(rows::fleet_record(&v)))));
+    }
+    for v in world.query::<ShipView>().iter(world) {
+        out.push(ship_entry(&v));
+    }
+    for v in world.query::<ColonyView>().iter(world) {
+        out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
+    }
+    for o in world.resource::<Market>().orders_sorted() {
+        out.push((o.id, Some(Record::Order(o))));
+    }
+    entities.append(out);
+    Batch {
+        id,
+        meta: WorldMeta::capture(world),
+        galaxy: Some(Arc::new(world.resource::<Galaxy>().clone())),
+        entities,
+        history: world.resource::<PendingChanges>().history.clone(),
+    }
 }
 
 #[cfg(test)]

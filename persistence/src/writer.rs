@@ -53,8 +53,11 @@ impl Batch {
 }
 
 /// A batch in the shape the statements bind: columns as arrays, sorted by id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EncodedBatch {
+    /// The batch is the whole world: every saved entity row not in it is deleted (a spill
+    /// file written at shutdown, see [`crate::spill`]).
+    pub replace: bool,
     /// The batch id.
     pub id: i64,
     /// Its tick.
@@ -160,6 +163,9 @@ async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<bool, sqlx::Error> 
         tx.rollback().await?;
         return Ok(false);
     }
+    if b.replace {
+        sqlx::query("DELETE FROM entities").execute(&mut *tx).await?;
+    }
     if !b.deletes.is_empty() {
         sqlx::query("DELETE FROM entities WHERE id = ANY($1)").bind(&b.deletes).execute(&mut *tx).await?;
     }
@@ -224,6 +230,9 @@ async fn apply_sqlite(pool: &SqlitePool, b: &EncodedBatch) -> Result<bool, sqlx:
     if stored.is_some_and(|s| s >= b.id) {
         tx.rollback().await?;
         return Ok(false);
+    }
+    if b.replace {
+        sqlx::query("DELETE FROM entities").execute(&mut *tx).await?;
     }
     for chunk in b.deletes.chunks(SQLITE_CHUNK) {
         let sql = format!("DELETE FROM entities WHERE id IN ({})", vec!["?"; chunk.len()].join(", "));

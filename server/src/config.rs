@@ -81,6 +81,11 @@ pub struct ServerConfig {
     /// Longest wait at shutdown for the database to confirm the final state (seconds).
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_interval)]
     pub shutdown_timeout: Duration,
+    /// File the whole world is saved to when the database does not confirm it at shutdown; the
+    /// next start writes it to the database first. Default: `<db-path>.spill` with SQLite,
+    /// `starforge.spill` in the working directory with Postgres.
+    #[arg(long, value_name = "FILE")]
+    pub spill_path: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -120,6 +125,7 @@ impl Default for ServerConfig {
             redis_url: None,
             redis_prefix: String::new(),
             shutdown_timeout: Duration::from_secs(60),
+            spill_path: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use bevy_ecs::prelude::{Res, Resource, World};
 use bevy_ecs::schedule::IntoScheduleConfigs;
 use starforge_components::prelude::*;
 use starforge_persistence::restore::{self, LoadedWorld};
+use starforge_persistence::spill::{self, SpillTarget};
 use starforge_persistence::writer::{WriterOptions, WriterState};
 use starforge_persistence::{
     CacheOptions, CacheStats, Db, DbTarget, PendingChanges, PersistAfter, PersistencePlugin, Persister, Profiles,
@@ -65,6 +66,16 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
     let db = runtime.block_on(Db::connect(&target)).context("cannot open the database")?;
     let lock = runtime.block_on(db.lock_world()).context("cannot open the database")?;
     runtime.block_on(db.migrate()).context("database migrations failed")?;
+    let spill = spill_target(config, &target);
+    if let Some(tick) =
+        runtime.block_on(spill::apply_pending(&db, &spill)).context("the last shutdown left a spill file")?
+    {
+        warn!(
+            tick,
+            "the last shutdown could not reach the database: the world it saved in {} is now written to the database",
+            spill.path.display()
+        );
+    }
     let loaded = runtime.block_on(restore::load(&db)).context("cannot read the saved world")?;
     let cache = match config.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {
         None => None,
@@ -81,6 +92,19 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
     };
     let profiles = Arc::new(Profiles::new(db.clone(), cache.clone()));
     Ok(Some(Storage { runtime, db, target, loaded, profiles, cache, lock }))
+}
+
+/// Where the world is spilled at a shutdown the database does not confirm (`--spill-path`).
+pub fn spill_target(config: &ServerConfig, target: &DbTarget) -> SpillTarget {
+    let path = config.spill_path.clone().unwrap_or_else(|| match target {
+        DbTarget::Sqlite(db) => {
+            let mut p = db.as_os_str().to_owned();
+            p.push(".spill");
+            p.into()
+        }
+        DbTarget::Postgres(_) => "starforge.spill".into(),
+    });
+    SpillTarget { path, database: format!("{target:?}") }
 }
 
 /// Restores the saved world into `app` (or generates one with `generate`), adds persistence
@@ -126,6 +150,7 @@ pub fn install(
     let mut persister =
         Persister::start(storage.runtime.clone(), storage.db.clone(), WriterOptions::default(), batch, tick);
     persister.shutdown_timeout = config.shutdown_timeout;
+    persister.spill = Some(spill_target(config, &storage.target));
     app.insert_resource(persister);
     Ok(())
 }

@@ -321,3 +321,17 @@ fn a_second_server_on_the_same_database_stops_at_startup() {
     assert!(status.success(), "output:\n{}", first.output());
     assert!(first.output().contains("the database holds the world"), "output:\n{}", first.output());
 }
+
+#[test]
+fn a_damaged_spill_file_stops_startup_naming_it_and_stays() {
+    let db = TempDb::new("spill");
+    std::fs::create_dir_all(&db.0).expect("dir");
+    let spill = format!("{}.spill", db.file());
+    std::fs::write(&spill, b"half a file").expect("write");
+    let mut server = Server::start_with_db(&["--ticks", "5"], &shipped_tuning(), &db.file());
+    let status = server.wait_exit(Duration::from_secs(60));
+    let out = server.output();
+    assert!(!status.success(), "must not start over a spill file it cannot apply; output:\n{out}");
+    assert!(out.contains(&spill) && out.contains("damaged"), "the error names the file; output:\n{out}");
+    assert!(std::path::Path::new(&spill).exists(), "the file stays for the operator");
+}

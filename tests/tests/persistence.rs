@@ -4,9 +4,11 @@
 //! Postgres tests print "skipped: ..." when Postgres is absent, unless
 //! `STARFORGE_REQUIRE_SERVICES=1`.
 
+use bevy_ecs::query::With;
 use starforge_components::prelude::*;
+use starforge_persistence::spill::{self, SpillTarget};
 use starforge_persistence::writer::WriterOptions;
-use starforge_persistence::{DbTarget, Hot, Persister, restore};
+use starforge_persistence::{DbTarget, Hot, Persister, restore, spill_world};
 use starforge_systems::prelude::*;
 use starforge_tests::persist::{connect, flush_and_confirm, generated, restored, runtime, sim_app, tick};
 use starforge_tests::services::{TestPg, TestSqlite};
@@ -110,5 +112,40 @@ fn a_whole_world_batch_far_larger_than_the_one_before_is_freed_by_the_writer() {
     flush_and_confirm(&mut a);
     let spare = a.world().resource::<Persister>().take_spare();
     assert!(!spare.is_empty() && spare.iter().all(|b| b.is_empty() && b.capacity() > 0), "{spare:?}");
+    rt.block_on(db.close());
+}
+
+/// A spill file (the whole world, written when the database cannot confirm a shutdown)
+/// replaces what a SQLite database holds: afterwards it equals the world, and a ship destroyed
+/// after the last write is gone from it.
+#[test]
+fn a_spill_file_replaces_what_sqlite_holds() {
+    let rt = runtime();
+    let sqlite = TestSqlite::new();
+    let db = connect(&rt, &sqlite.target());
+    let mut a = generated(8);
+    a.insert_resource(Persister::start(rt.clone(), db.clone(), WriterOptions::default(), 0, 0));
+    for _ in 0..30 {
+        tick(&mut a);
+    }
+    flush_and_confirm(&mut a);
+    let mut ships = a.world_mut().query_filtered::<(bevy_ecs::entity::Entity, &EntityId), With<Ship>>();
+    let (doomed, doomed_id) = ships.iter(a.world()).map(|(e, id)| (e, *id)).next().expect("a ship");
+    a.world_mut().despawn(doomed);
+    for _ in 0..7 {
+        tick(&mut a);
+    }
+    let target = SpillTarget { path: sqlite.dir.join("world.spill"), database: format!("{:?}", sqlite.target()) };
+    a.world_mut().resource_mut::<Persister>().spill = Some(target.clone());
+    let path = spill_world(a.world_mut()).expect("a spill target").expect("spilled");
+    assert_eq!(path, target.path);
+    let tick_now = a.world().resource::<SimTick>().0;
+    assert_eq!(rt.block_on(spill::apply_pending(&db, &target)).expect("applied"), Some(tick_now));
+    assert!(!path.exists(), "removed once written");
+    let mut saved = restored(&rt, &db);
+    assert_eq!(saved.world().resource::<SimTick>().0, tick_now);
+    assert_eq!(world_hash(saved.world_mut()), world_hash(a.world_mut()), "the database equals the world");
+    let mut ids = saved.world_mut().query::<&EntityId>();
+    assert!(ids.iter(saved.world()).all(|id| *id != doomed_id), "the destroyed ship stays gone");
     rt.block_on(db.close());
 }

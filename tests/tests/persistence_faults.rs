@@ -6,7 +6,8 @@
 //!   the writer retries, and once the database is back everything is written;
 //! - a non-transient failure halts the simulation (virtual time paused) until an operator fixes
 //!   the database, then it resumes by itself;
-//! - a writer stuck for several flush intervals loses no change: the newest state is kept.
+//! - a writer stuck for several flush intervals loses no change: the newest state is kept;
+//! - a shutdown while the database is away spills the world to a file the next start writes.
 //!
 //! The tests print "skipped: ..." when Postgres is absent, unless
 //! `STARFORGE_REQUIRE_SERVICES=1`.
@@ -15,13 +16,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bevy_app::{App, FixedMain};
+use bevy_app::{App, AppExit, FixedMain};
+use bevy_ecs::message::Messages;
+use bevy_ecs::query::With;
 use bevy_time::{Time, Virtual};
 use sqlx::Connection;
 use starforge_components::prelude::*;
 use starforge_persistence::rows::Record;
+use starforge_persistence::spill::{self, SpillError, SpillTarget};
 use starforge_persistence::writer::{StatusSnapshot, WriterOptions, WriterState};
-use starforge_persistence::{Db, PendingChanges, Persister, collect_now};
+use starforge_persistence::{Db, PendingChanges, Persister, collect_now, final_flush};
 use starforge_systems::prelude::*;
 use starforge_tests::persist::{connect, flush_and_confirm, generate, generated, restored, runtime, timed_sim_app};
 use starforge_tests::services::{Proxy, TestPg};
@@ -340,5 +344,76 @@ fn a_stuck_writer_keeps_the_newest_state_of_every_entity() {
     flush_and_confirm(&mut app);
     assert_eq!(status(&app).state, WriterState::Healthy);
     assert_database_equals_world(&rt, &pg, &mut app);
+    rt.block_on(db.close());
+}
+
+/// A scratch directory for spill files, removed at the end.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("starforge-{name}-{}-{:?}", std::process::id(), Instant::now()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        ScratchDir(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Postgres is away at shutdown: the whole world goes to the spill file, and the next start
+/// writes it to the database — which then equals the world at shutdown, ships destroyed after
+/// the last write included (they do not come back). A spill file of another database is
+/// refused and kept.
+#[test]
+fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_it() {
+    let Some(ProxiedRun { mut app, db, proxy, pg, rt }) = ProxiedRun::start(13, Duration::from_secs(1)) else {
+        return;
+    };
+    let scratch = ScratchDir::new("spill");
+    let path = scratch.0.join("world.spill");
+    let target = SpillTarget { path: path.clone(), database: "the test's database".into() };
+    {
+        let mut persister = app.world_mut().resource_mut::<Persister>();
+        persister.spill = Some(target.clone());
+        persister.shutdown_timeout = Duration::from_secs(1);
+    }
+    // The database holds these ships; one is destroyed after the last write.
+    let mut ships = app.world_mut().query_filtered::<(bevy_ecs::entity::Entity, &EntityId), With<Ship>>();
+    let (doomed, doomed_id) = ships.iter(app.world()).map(|(e, id)| (e, *id)).next().expect("a ship");
+    app.world_mut().despawn(doomed);
+    for _ in 0..(2 * flush_interval(&app) + 3) {
+        step(&mut app);
+    }
+    proxy.cut();
+    app.world_mut().write_message(AppExit::Success);
+    final_flush(app.world_mut());
+    let exit = app.world_mut().resource_mut::<Messages<AppExit>>().drain().collect::<Vec<_>>();
+    assert!(exit.contains(&AppExit::from_code(3)), "the exit status says the database did not confirm: {exit:?}");
+    assert!(path.exists(), "the world was spilled to {}", path.display());
+
+    let direct = connect(&rt, &pg.target());
+    let before = restored(&rt, &direct);
+    assert!(sim_tick(&before) < sim_tick(&app), "the database missed the last ticks");
+    // Another database's server refuses the file and leaves it.
+    let other = SpillTarget { database: "another database".into(), ..target.clone() };
+    let err = rt.block_on(spill::apply_pending(&direct, &other)).expect_err("another database");
+    assert!(matches!(err, SpillError::OtherDatabase { .. }), "{err}");
+    assert!(path.exists(), "a refused spill file stays");
+
+    let tick = rt.block_on(spill::apply_pending(&direct, &target)).expect("the spill is written");
+    assert_eq!(tick, Some(sim_tick(&app)), "the spill holds the shutdown tick");
+    assert!(!path.exists(), "a written spill file is removed");
+    let mut saved = restored(&rt, &direct);
+    assert_eq!(sim_tick(&saved), sim_tick(&app));
+    assert_eq!(world_hash(saved.world_mut()), world_hash(app.world_mut()), "the database equals the world at shutdown");
+    let mut ids = saved.world_mut().query::<&EntityId>();
+    assert!(ids.iter(saved.world()).all(|id| *id != doomed_id), "a ship destroyed after the last write stays gone");
+    // Nothing left to apply at the next start.
+    assert_eq!(rt.block_on(spill::apply_pending(&direct, &target)).expect("no file"), None);
+    rt.block_on(direct.close());
     rt.block_on(db.close());
 }
