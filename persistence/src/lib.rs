@@ -912,7 +912,7 @@ pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill
     let batch = whole_world_batch(world, id);
     let encoded = match writer::encode_batch(&batch) {
         Ok(e) => e,
-        Err(reason) => return Some(Err(spill::SpillError::Damaged { path: target.path, reason })),
+        Err(reason) => return Some(Err(spill::SpillError::Unencodable { path: target.path, reason })),
     };
     let spill = spill::Spill { database: target.database, batch: writer::EncodedBatch { replace: true, ..encoded } };
     Some(spill::write(&target.path, &spill).map(|()| target.path))

@@ -78,6 +78,14 @@ pub enum SpillError {
         /// The database this server uses.
         this: String,
     },
+    /// The world could not be encoded (an id beyond what the database stores).
+    #[error("the world could not be encoded for the spill file {path}: {reason}")]
+    Unencodable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The database refused it.
     #[error("spill file {path} could not be written to the database: {source}")]
     Database {
