@@ -914,7 +914,11 @@ pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill
         Ok(e) => e,
         Err(reason) => return Some(Err(spill::SpillError::Unencodable { path: target.path, reason })),
     };
-    let spill = spill::Spill { database: target.database, batch: writer::EncodedBatch { replace: true, ..encoded } };
+    let spill = spill::Spill {
+        database: target.database,
+        format: rows::FORMAT,
+        batch: writer::EncodedBatch { replace: true, ..encoded },
+    };
     Some(spill::write(&target.path, &spill).map(|()| target.path))
 }
 

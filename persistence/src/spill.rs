@@ -1,13 +1,15 @@
 //! The spill file: the whole world, written to a local file at shutdown when the database does
 //! not confirm the final state in time (unreachable, hanging), and written to the database at
 //! the next start before the world is restored. So a shutdown during a database outage loses
-//! nothing a player earned.
+//! no entity state (credits, ships, cargo, colonies, orders); see below for history.
 //!
 //! Layout: the magic `SFSPILL1`, then the payload's length (u64, little endian), an FNV-1a 64
 //! checksum of the payload, and the payload: a bincode [`Spill`]. The file is written to a
 //! temporary name, synced and renamed, so a crash while writing leaves the previous state (no
 //! file, or an older complete one). A file that does not check out is an error naming it; it is
-//! never applied and never deleted.
+//! never applied and never deleted; so is one written with another row format
+//! ([`crate::rows::FORMAT`]). A file whose batch the database already holds (or a newer one) is
+//! renamed to `<file>.stale` with a warning, never applied.
 //!
 //! What it holds: every entity and open order at the shutdown tick (applied as a replacement of
 //! the saved entities, so ships destroyed since the last write do not come back), the world
@@ -30,6 +32,8 @@ pub struct Spill {
     /// The database the world belongs to (as the server names it, password hidden): a spill is
     /// only applied to that database.
     pub database: String,
+    /// The row format of the records ([`crate::rows::FORMAT`]).
+    pub format: i32,
     /// The whole world as one batch ([`EncodedBatch::replace`] set).
     pub batch: EncodedBatch,
 }
@@ -78,6 +82,19 @@ pub enum SpillError {
         /// The database this server uses.
         this: String,
     },
+    /// The file was written by a server with another row format.
+    #[error(
+        "spill file {path} holds records in row format {found}; this server writes format {expected}. Start the \
+         server version that wrote it to apply it, or move the file away"
+    )]
+    OtherFormat {
+        /// The file.
+        path: PathBuf,
+        /// The file's format.
+        found: i32,
+        /// This server's.
+        expected: i32,
+    },
     /// The world could not be encoded (an id beyond what the database stores).
     #[error("the world could not be encoded for the spill file {path}: {reason}")]
     Unencodable {
@@ -108,9 +125,11 @@ pub fn write(path: &Path, spill: &Spill) -> Result<(), SpillError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(MAGIC).map_err(io)?;
     f.write_all(&(payload.len() as u64).to_le_bytes()).map_err(io)?;
@@ -119,12 +138,8 @@ pub fn write(path: &Path, spill: &Spill) -> Result<(), SpillError> {
     f.sync_all().map_err(io)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // The rename itself is durable once the directory is synced (best effort elsewhere).
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
+    // The rename itself is durable once the directory is synced.
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     Ok(())
 }
 
@@ -153,8 +168,9 @@ pub fn read(path: &Path) -> Result<Option<Spill>, SpillError> {
 
 /// At startup, before the world is read: writes a spill file left by the last shutdown to
 /// `db` (in one transaction) and removes it. Returns the spilled batch's tick if it was written;
-/// `None` if there was no file, or the database already held a newer state (the file is then
-/// removed as well). An unreadable file, or one of another database, is an error and stays.
+/// `None` if there was no file, or the database already held that batch or a newer one (the
+/// file is then renamed to `<file>.stale`, with a warning). An unreadable file, or one of
+/// another database or row format, is an error and stays.
 pub async fn apply_pending(db: &Db, target: &SpillTarget) -> Result<Option<u64>, SpillError> {
     let path = &target.path;
     let Some(spill) = read(path)? else { return Ok(None) };
@@ -165,10 +181,28 @@ pub async fn apply_pending(db: &Db, target: &SpillTarget) -> Result<Option<u64>,
             this: target.database.clone(),
         });
     }
+    if spill.format != crate::rows::FORMAT {
+        return Err(SpillError::OtherFormat { path: path.clone(), found: spill.format, expected: crate::rows::FORMAT });
+    }
     let written =
         writer::apply(db, &spill.batch).await.map_err(|source| SpillError::Database { path: path.clone(), source })?;
-    std::fs::remove_file(path).map_err(|source| SpillError::Io { path: path.clone(), source })?;
-    Ok(written.then_some(spill.batch.tick as u64))
+    if written {
+        std::fs::remove_file(path).map_err(|source| SpillError::Io { path: path.clone(), source })?;
+        return Ok(Some(spill.batch.tick as u64));
+    }
+    // Written already (a crash between the write and the removal) or older than the database.
+    let mut stale = path.as_os_str().to_owned();
+    stale.push(".stale");
+    let stale = PathBuf::from(stale);
+    std::fs::rename(path, &stale).map_err(|source| SpillError::Io { path: path.clone(), source })?;
+    tracing::warn!(
+        batch = spill.batch.id,
+        tick = spill.batch.tick,
+        "spill file {} was not applied: the database already holds that batch or a newer one; it is kept as {}",
+        path.display(),
+        stale.display()
+    );
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -178,6 +212,7 @@ mod tests {
     fn sample() -> Spill {
         Spill {
             database: "Sqlite(\"world.db\")".into(),
+            format: crate::rows::FORMAT,
             batch: EncodedBatch {
                 replace: true,
                 id: 7,

@@ -94,7 +94,9 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
     Ok(Some(Storage { runtime, db, target, loaded, profiles, cache, lock }))
 }
 
-/// Where the world is spilled at a shutdown the database does not confirm (`--spill-path`).
+/// Where the world is spilled at a shutdown the database does not confirm (`--spill-path`; made
+/// absolute from the working directory at startup), and the database's name as the file records
+/// it (a SQLite file by its canonical path, so `./world.db` and `world.db` are one).
 pub fn spill_target(config: &ServerConfig, target: &DbTarget) -> SpillTarget {
     let path = config.spill_path.clone().unwrap_or_else(|| match target {
         DbTarget::Sqlite(db) => {
@@ -104,7 +106,12 @@ pub fn spill_target(config: &ServerConfig, target: &DbTarget) -> SpillTarget {
         }
         DbTarget::Postgres(_) => "starforge.spill".into(),
     });
-    SpillTarget { path, database: format!("{target:?}") }
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let database = match target {
+        DbTarget::Sqlite(db) => format!("{:?}", DbTarget::Sqlite(std::fs::canonicalize(db).unwrap_or(db.clone()))),
+        DbTarget::Postgres(_) => format!("{target:?}"),
+    };
+    SpillTarget { path, database }
 }
 
 /// Restores the saved world into `app` (or generates one with `generate`), adds persistence

@@ -147,5 +147,20 @@ fn a_spill_file_replaces_what_sqlite_holds() {
     assert_eq!(world_hash(saved.world_mut()), world_hash(a.world_mut()), "the database equals the world");
     let mut ids = saved.world_mut().query::<&EntityId>();
     assert!(ids.iter(saved.world()).all(|id| *id != doomed_id), "the destroyed ship stays gone");
+
+    // The same batch again (as after a crash between writing it and removing the file): not
+    // applied, kept aside as `.stale`.
+    let path = spill_world(a.world_mut()).expect("a spill target").expect("spilled");
+    let mut stale = path.clone().into_os_string();
+    stale.push(".stale");
+    assert_eq!(rt.block_on(spill::apply_pending(&db, &target)).expect("a stale file is no error"), None);
+    assert!(!path.exists() && std::path::Path::new(&stale).exists(), "the stale file is set aside");
+    // A file of another row format is refused before the database is touched, and stays.
+    let mut other = spill::read(std::path::Path::new(&stale)).expect("readable").expect("a spill");
+    other.format += 1;
+    spill::write(&path, &other).expect("write");
+    let err = rt.block_on(spill::apply_pending(&db, &target)).expect_err("another format");
+    assert!(matches!(err, spill::SpillError::OtherFormat { .. }), "{err}");
+    assert!(path.exists(), "a refused file stays");
     rt.block_on(db.close());
 }
