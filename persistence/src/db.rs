@@ -354,6 +354,14 @@ pub(crate) fn connect_error(backend: Backend, location: String, error: sqlx::Err
     }
 }
 
+/// The file beside `path` whose name is `path`'s with `suffix` appended (`world.db` →
+/// `world.db.lock`).
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// `url` with the password (if any) replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else { return url.to_owned() };

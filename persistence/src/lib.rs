@@ -213,10 +213,11 @@ fn keep_newest<T>(entries: &mut Vec<T>, id: impl Fn(&T) -> EntityId) {
 #[derive(Component, Debug, Default, Clone, Copy)]
 pub struct Hot;
 
-/// Storage layout only, like [`Hot`]: ships in alternate blocks of entity indices carry it from the
-/// moment they appear ([`striped`]), so the ships outside the hot tables sit in two halves of tables and the
-/// two collecting threads can scan their change ticks one half each (a `Changed` filter walks
-/// whole tables; Bevy offers no safe way to split one table between threads).
+/// Storage layout only, like [`Hot`]: ships in alternate blocks of entity indices carry it
+/// from the moment they appear ([`striped`]), so the ships outside the hot tables sit in two
+/// halves of tables and the two collecting threads can scan their change ticks one half each
+/// (a `Changed` filter walks whole tables; Bevy offers no safe way to split one table between
+/// threads).
 #[derive(Component, Debug, Default, Clone, Copy)]
 pub struct Stripe;
 
@@ -375,7 +376,7 @@ pub fn collect_changes(
         let mut claim = shares.colonies.claim();
         for (i, v) in colonies.iter().enumerate() {
             if claim.mine(i / PART) {
-                out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
+                out.push(colony_entry(&v));
             }
         }
         hot_changed
@@ -392,12 +393,8 @@ pub fn collect_changes(
                 out.push(ship_entry(&v));
             }
         }
-        for v in &empires {
-            out.push((*v.0, Some(Record::Empire(rows::empire_record(&v)))));
-        }
-        for v in &fleets {
-            out.push((*v.0, Some(Record::Fleet(rows::fleet_record(&v)))));
-        }
+        out.extend(empires.iter().map(|v| empire_entry(&v)));
+        out.extend(fleets.iter().map(|v| fleet_entry(&v)));
         for &id in &touched {
             out.push((id, market.get(id).map(|o| Record::Order(*o))));
         }
@@ -559,8 +556,23 @@ fn oversized(buffer: &Vec<Entry>, entries: usize) -> bool {
 }
 
 /// A ship's pending entry.
-fn ship_entry(v: &ShipView<'_>) -> (EntityId, Option<Record>) {
+fn ship_entry(v: &ShipView<'_>) -> Entry {
     (*v.0.0, Some(Record::Ship(rows::ship_record(v))))
+}
+
+/// An empire's pending entry.
+fn empire_entry(v: &EmpireView<'_>) -> Entry {
+    (*v.0, Some(Record::Empire(rows::empire_record(v))))
+}
+
+/// A fleet's pending entry.
+fn fleet_entry(v: &FleetView<'_>) -> Entry {
+    (*v.0, Some(Record::Fleet(rows::fleet_record(v))))
+}
+
+/// A colony's pending entry.
+fn colony_entry(v: &ColonyView<'_>) -> Entry {
+    (*v.0, Some(Record::Colony(rows::colony_record(v))))
 }
 
 /// Below this many records in the previous collection a collection is copied on one thread.
@@ -908,8 +920,8 @@ pub fn final_flush(world: &mut World) {
 pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill::SpillError>> {
     let persister = world.get_resource::<Persister>()?;
     let target = persister.spill.clone()?;
-    let id = persister.next_batch.max(persister.writer.status().snapshot().confirmed_batch + 1);
-    let batch = whole_world_batch(world, id);
+    // Every batch sent, confirmed or not, has a smaller id.
+    let batch = whole_world_batch(world, persister.next_batch);
     let encoded = match writer::encode_batch(&batch) {
         Ok(e) => e,
         Err(reason) => return Some(Err(spill::SpillError::Unencodable { path: target.path, reason })),
@@ -925,23 +937,13 @@ pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill
 /// Every saved entity and open order at this tick, the world row with the galaxy, and the
 /// history not yet handed to the writer: a batch that replaces whatever the database holds.
 pub fn whole_world_batch(world: &mut World, id: u64) -> Batch {
-    let mut entities = Changes::default();
     let mut out = Vec::new();
-    for v in world.query::<EmpireView>().iter(world) {
-        out.push((*v.0, Some(Record::Empire(rows::empire_record(&v)))));
-    }
-    for v in world.query::<FleetView>().iter(world) {
-        out.push((*v.0, Some(Record::Fleet(rows::fleet_record(&v)))));
-    }
-    for v in world.query::<ShipView>().iter(world) {
-        out.push(ship_entry(&v));
-    }
-    for v in world.query::<ColonyView>().iter(world) {
-        out.push((*v.0, Some(Record::Colony(rows::colony_record(&v)))));
-    }
-    for o in world.resource::<Market>().orders_sorted() {
-        out.push((o.id, Some(Record::Order(o))));
-    }
+    out.extend(world.query::<EmpireView>().iter(world).map(|v| empire_entry(&v)));
+    out.extend(world.query::<FleetView>().iter(world).map(|v| fleet_entry(&v)));
+    out.extend(world.query::<ShipView>().iter(world).map(|v| ship_entry(&v)));
+    out.extend(world.query::<ColonyView>().iter(world).map(|v| colony_entry(&v)));
+    out.extend(world.resource::<Market>().orders_sorted().into_iter().map(|o| (o.id, Some(Record::Order(o)))));
+    let mut entities = Changes::default();
     entities.append(out);
     Batch {
         id,

@@ -47,9 +47,7 @@ impl Drop for Held {
 
 /// The lock file of the SQLite database at `path`.
 pub fn lock_file(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
+    crate::db::beside(path, ".lock")
 }
 
 impl Db {

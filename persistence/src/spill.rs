@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Db;
+use crate::db::beside;
 use crate::writer::{self, EncodedBatch};
 
 const MAGIC: &[u8; 8] = b"SFSPILL1";
@@ -122,9 +123,7 @@ fn checksum(bytes: &[u8]) -> u64 {
 pub fn write(path: &Path, spill: &Spill) -> Result<(), SpillError> {
     let io = |source| SpillError::Io { path: path.to_path_buf(), source };
     let payload = crate::rows::encode(spill);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = beside(path, ".tmp");
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -191,9 +190,7 @@ pub async fn apply_pending(db: &Db, target: &SpillTarget) -> Result<Option<u64>,
         return Ok(Some(spill.batch.tick as u64));
     }
     // Written already (a crash between the write and the removal) or older than the database.
-    let mut stale = path.as_os_str().to_owned();
-    stale.push(".stale");
-    let stale = PathBuf::from(stale);
+    let stale = beside(path, ".stale");
     std::fs::rename(path, &stale).map_err(|source| SpillError::Io { path: path.clone(), source })?;
     tracing::warn!(
         batch = spill.batch.id,

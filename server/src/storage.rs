@@ -46,6 +46,8 @@ pub struct Storage {
     pub cache: Option<RedisCache>,
     /// This server's claim on the database (a second server on it stops at startup).
     pub lock: WorldLock,
+    /// Where the world goes if the database does not confirm it at shutdown.
+    pub spill: SpillTarget,
 }
 
 /// Connects to the configured database and reads what it holds; `None` with `--ephemeral`.
@@ -91,7 +93,7 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
         }
     };
     let profiles = Arc::new(Profiles::new(db.clone(), cache.clone()));
-    Ok(Some(Storage { runtime, db, target, loaded, profiles, cache, lock }))
+    Ok(Some(Storage { runtime, db, target, loaded, profiles, cache, lock, spill }))
 }
 
 /// Where the world is spilled at a shutdown the database does not confirm (`--spill-path`; made
@@ -99,11 +101,7 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
 /// it (a SQLite file by its canonical path, so `./world.db` and `world.db` are one).
 pub fn spill_target(config: &ServerConfig, target: &DbTarget) -> SpillTarget {
     let path = config.spill_path.clone().unwrap_or_else(|| match target {
-        DbTarget::Sqlite(db) => {
-            let mut p = db.as_os_str().to_owned();
-            p.push(".spill");
-            p.into()
-        }
+        DbTarget::Sqlite(db) => starforge_persistence::db::beside(db, ".spill"),
         DbTarget::Postgres(_) => "starforge.spill".into(),
     });
     let path = std::path::absolute(&path).unwrap_or(path);
@@ -157,7 +155,7 @@ pub fn install(
     let mut persister =
         Persister::start(storage.runtime.clone(), storage.db.clone(), WriterOptions::default(), batch, tick);
     persister.shutdown_timeout = config.shutdown_timeout;
-    persister.spill = Some(spill_target(config, &storage.target));
+    persister.spill = Some(storage.spill.clone());
     app.insert_resource(persister);
     Ok(())
 }
