@@ -922,7 +922,7 @@ pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill
     let target = persister.spill.clone()?;
     // Every batch sent, confirmed or not, has a smaller id.
     let batch = whole_world_batch(world, persister.next_batch);
-    let encoded = match writer::encode_batch(&batch) {
+    let encoded = match writer::encode_batch(&batch, &writer::Written::default()) {
         Ok(e) => e,
         Err(reason) => return Some(Err(spill::SpillError::Unencodable { path: target.path, reason })),
     };

@@ -7,8 +7,8 @@
 use bevy_ecs::query::With;
 use starforge_components::prelude::*;
 use starforge_persistence::spill::{self, SpillTarget};
-use starforge_persistence::writer::WriterOptions;
-use starforge_persistence::{DbTarget, Hot, Persister, restore, spill_world};
+use starforge_persistence::writer::{self, WriterOptions, Written};
+use starforge_persistence::{Db, DbTarget, Hot, Persister, restore, spill_world, whole_world_batch};
 use starforge_systems::prelude::*;
 use starforge_tests::persist::{connect, flush_and_confirm, generated, restored, runtime, sim_app, tick};
 use starforge_tests::services::{TestPg, TestSqlite};
@@ -162,5 +162,86 @@ fn a_spill_file_replaces_what_sqlite_holds() {
     let err = rt.block_on(spill::apply_pending(&db, &target)).expect_err("another format");
     assert!(matches!(err, spill::SpillError::OtherFormat { .. }), "{err}");
     assert!(path.exists(), "a refused file stays");
+    rt.block_on(db.close());
+}
+
+/// The writer encodes the entities it wrote before (the rows the table holds) first, the others
+/// after, each part sorted by id, and the rows are those of a plain encoding, only reordered.
+#[test]
+fn rows_the_writer_wrote_before_are_encoded_first() {
+    let mut a = generated(6);
+    tick(&mut a);
+    let batch = whole_world_batch(a.world_mut(), 1);
+    let plain = writer::encode_batch(&batch, &Written::default()).expect("encodes");
+    assert_eq!(plain.existing, 0, "nothing written yet");
+    assert!(plain.ids.windows(2).all(|w| w[0] < w[1]), "sorted, each id once");
+    assert!(plain.ids.len() > 500);
+    // The writer wrote every other entity (by an earlier batch).
+    let half =
+        writer::EncodedBatch { ids: plain.ids.iter().copied().step_by(2).collect(), ..writer::EncodedBatch::default() };
+    let mut written = Written::default();
+    written.note(&half);
+    let split = writer::encode_batch(&batch, &written).expect("encodes");
+    assert_eq!(split.existing, half.ids.len());
+    let (old, new) = split.ids.split_at(split.existing);
+    assert_eq!(old, &half.ids[..], "the written ones first, sorted");
+    assert!(new.windows(2).all(|w| w[0] < w[1]) && new.iter().all(|id| !written.contains(*id)));
+    let row = |b: &writer::EncodedBatch, id: i64| {
+        let i = b.ids.iter().position(|x| *x == id).expect("present");
+        (b.kinds[i], b.owners[i], b.data[i].clone())
+    };
+    for id in &plain.ids {
+        assert_eq!(row(&split, *id), row(&plain, *id), "row {id} is the same row");
+    }
+    assert_eq!(split.ids.len(), plain.ids.len());
+    // A deleted entity is no longer one the table holds.
+    written.note(&writer::EncodedBatch { deletes: vec![half.ids[0]], ..writer::EncodedBatch::default() });
+    assert!(!written.contains(half.ids[0]) && written.contains(half.ids[1]));
+}
+
+/// Rows the writer believes the table holds are updated in place; if some are gone (removed
+/// behind the writer's back), they are written anyway: the table ends up equal to the batch.
+#[test]
+fn postgres_writes_rows_the_writer_thought_present_but_gone() {
+    let rt = runtime();
+    let Some(pg) = rt.block_on(TestPg::create()) else { return };
+    let db = connect(&rt, &pg.target());
+    let Db::Postgres(pool) = &db else { unreachable!("a Postgres target") };
+    let batch = |id: i64, existing: usize, ids: &[i64], tag: u8| writer::EncodedBatch {
+        id,
+        tick: id,
+        existing,
+        ids: ids.to_vec(),
+        kinds: vec![3; ids.len()],
+        owners: ids.iter().map(|i| Some(i * 10)).collect(),
+        data: ids.iter().map(|i| vec![tag, *i as u8]).collect(),
+        ..writer::EncodedBatch::default()
+    };
+    let table = || {
+        rt.block_on(
+            sqlx::query_as::<_, (i64, i16, Option<i64>, Vec<u8>)>(
+                "SELECT id, kind, owner, data FROM entities ORDER BY id",
+            )
+            .fetch_all(pool),
+        )
+        .expect("read the table")
+    };
+    let expect = |ids: &[i64], tag: u8| -> Vec<(i64, i16, Option<i64>, Vec<u8>)> {
+        ids.iter().map(|i| (*i, 3, Some(i * 10), vec![tag, *i as u8])).collect()
+    };
+    assert!(rt.block_on(writer::apply(&db, &batch(1, 0, &[1, 2, 3], 1))).expect("applied"));
+    assert_eq!(table(), expect(&[1, 2, 3], 1));
+    // All three believed present: updated in place.
+    assert!(rt.block_on(writer::apply(&db, &batch(2, 3, &[1, 2, 3], 2))).expect("applied"));
+    assert_eq!(table(), expect(&[1, 2, 3], 2));
+    // An operator removes row 2; the writer still believes it present.
+    rt.block_on(sqlx::query("DELETE FROM entities WHERE id = 2").execute(pool)).expect("delete");
+    assert!(rt.block_on(writer::apply(&db, &batch(3, 3, &[1, 2, 3], 3))).expect("applied"));
+    assert_eq!(table(), expect(&[1, 2, 3], 3), "row 2 written again");
+    // Present and new rows in one batch (the new part sorted after the present one).
+    assert!(rt.block_on(writer::apply(&db, &batch(4, 2, &[1, 3, 4, 5], 4))).expect("applied"));
+    let mut want = expect(&[1, 3, 4, 5], 4);
+    want.insert(1, (2, 3, Some(20), vec![3, 2]));
+    assert_eq!(table(), want);
     rt.block_on(db.close());
 }
