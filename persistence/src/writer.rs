@@ -112,9 +112,11 @@ fn to_i64(v: u64, what: &str) -> Result<i64, String> {
 }
 
 /// The entity rows a writer has written and not deleted since it started: the rows the table
-/// holds, as far as this writer knows. Bounded by the live entities.
+/// holds, as far as this writer knows. Bounded by the live entities. Kept sorted: a batch's
+/// sorted ids are looked up in one walk (a hash set's lookups, cache misses in a set of a
+/// whole world's ids, cost ~0.25 µs each).
 #[derive(Debug, Default)]
-pub struct Written(std::collections::HashSet<i64>);
+pub struct Written(Vec<i64>);
 
 impl Written {
     /// Records that `b` was applied (or that the database already held it).
@@ -122,15 +124,33 @@ impl Written {
         if b.replace {
             self.0.clear();
         }
-        for id in &b.deletes {
-            self.0.remove(id);
+        if !b.deletes.is_empty() {
+            let mut deletes = b.deletes.clone();
+            deletes.sort_unstable();
+            self.0.retain(|id| deletes.binary_search(id).is_err());
         }
-        self.0.extend(&b.ids);
+        // The new ids (few in a steady state), merged into the sorted list in one pass.
+        let mut add: Vec<i64> = b.ids.iter().copied().filter(|id| !self.contains(*id)).collect();
+        if add.is_empty() {
+            return;
+        }
+        add.sort_unstable();
+        add.dedup();
+        let mut add = add.into_iter().peekable();
+        let old = std::mem::take(&mut self.0);
+        self.0.reserve(old.len() + add.len());
+        for id in old {
+            while let Some(a) = add.next_if(|a| *a < id) {
+                self.0.push(a);
+            }
+            self.0.push(id);
+        }
+        self.0.extend(add);
     }
 
     /// Whether `id` was written and not deleted.
     pub fn contains(&self, id: i64) -> bool {
-        self.0.contains(&id)
+        self.0.binary_search(&id).is_ok()
     }
 }
 
@@ -154,11 +174,13 @@ pub fn encode_batch(batch: &Batch, written: &Written) -> Result<EncodedBatch, St
     // The entries are sorted by id: the rows the table holds in this pass, the others (few
     // in a steady state) after it.
     let mut others = Vec::new();
+    let mut known = written.0.iter().copied().peekable();
     for (id, record) in batch.entities.newest() {
         let id = to_i64(id.0, "entity id")?;
+        while known.next_if(|k| *k < id).is_some() {}
         match record {
             None => out.deletes.push(id),
-            Some(r) if written.contains(id) => push(&mut out, id, r)?,
+            Some(r) if known.peek() == Some(&id) => push(&mut out, id, r)?,
             Some(r) => others.push((id, r)),
         }
     }

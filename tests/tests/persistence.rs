@@ -194,6 +194,11 @@ fn rows_the_writer_wrote_before_are_encoded_first() {
         assert_eq!(row(&split, *id), row(&plain, *id), "row {id} is the same row");
     }
     assert_eq!(split.ids.len(), plain.ids.len());
+    // Once the split batch is written, every entity is one the table holds.
+    written.note(&split);
+    assert!(plain.ids.iter().all(|id| written.contains(*id)));
+    let again = writer::encode_batch(&batch, &written).expect("encodes");
+    assert_eq!((again.existing, &again.ids), (plain.ids.len(), &plain.ids));
     // A deleted entity is no longer one the table holds.
     written.note(&writer::EncodedBatch { deletes: vec![half.ids[0]], ..writer::EncodedBatch::default() });
     assert!(!written.contains(half.ids[0]) && written.contains(half.ids[1]));
