@@ -3,8 +3,9 @@
 //! The simulation hands a [`Batch`] to [`Writer::try_send`] (a bounded queue; a full queue hands
 //! the batch back, and the caller merges newer changes into it). The task, on the persistence
 //! tokio runtime, encodes the batch once ([`EncodedBatch`]) and applies it in one transaction
-//! with set-based statements: Postgres `UNNEST` arrays, SQLite multi-row `VALUES`; idempotent
-//! upserts keyed by `EntityId`, deletes for despawned entities, history appended with
+//! with set-based statements: Postgres `UNNEST` arrays, SQLite multi-row `VALUES`; rows keyed by
+//! `EntityId` (on Postgres an `UPDATE` of the rows this writer wrote before, an upsert of the
+//! others; idempotent either way), deletes for despawned entities, history appended with
 //! `ON CONFLICT DO NOTHING`. The `world` row records the batch id; a batch whose id is not newer
 //! than the stored one is skipped, so re-applying one after an ambiguous failure (a lost
 //! `COMMIT` acknowledgement) changes nothing. Each applied batch is confirmed by id.
@@ -52,7 +53,8 @@ impl Batch {
     }
 }
 
-/// A batch in the shape the statements bind: columns as arrays, sorted by id.
+/// A batch in the shape the statements bind: columns as arrays; the rows in two parts (see
+/// `existing`), each sorted by id.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EncodedBatch {
     /// The batch is the whole world: every saved entity row not in it is deleted (a spill
@@ -129,8 +131,10 @@ impl Written {
             deletes.sort_unstable();
             self.0.retain(|id| deletes.binary_search(id).is_err());
         }
-        // The new ids (few in a steady state), merged into the sorted list in one pass.
-        let mut add: Vec<i64> = b.ids.iter().copied().filter(|id| !self.contains(*id)).collect();
+        // The rows after `existing` were not in the list when the batch was encoded (the rows
+        // before it were, and stay); merged into the sorted list in one pass.
+        let mut add: Vec<i64> =
+            b.ids[b.existing.min(b.ids.len())..].iter().copied().filter(|id| !self.contains(*id)).collect();
         if add.is_empty() {
             return;
         }
@@ -307,7 +311,8 @@ async fn write_entities_pg(
         // Without this the planner, which sees the arrays' lengths, joins a large batch by a
         // merge join over the whole primary key (measured: 180 ms against 132 ms for 16,400
         // rows of a 236,000-row table); the nested loop probes the index once per row. For
-        // this transaction only.
+        // the rest of this transaction: a statement that needs a hash join (the replacing
+        // `DELETE` in `apply_pg`) must run before it.
         sqlx::raw_sql("SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off").execute(&mut *tx).await?;
         let updated = bind(
             "UPDATE entities e SET kind = v.kind, owner = v.owner, data = v.data \

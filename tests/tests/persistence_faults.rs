@@ -381,14 +381,17 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
         persister.spill = Some(target.clone());
         persister.shutdown_timeout = Duration::from_secs(1);
     }
-    // The database holds these ships; one is destroyed after the last write.
-    let mut ships = app.world_mut().query_filtered::<(bevy_ecs::entity::Entity, &EntityId), With<Ship>>();
-    let (doomed, doomed_id) = ships.iter(app.world()).map(|(e, id)| (e, *id)).next().expect("a ship");
-    app.world_mut().despawn(doomed);
     for _ in 0..(2 * flush_interval(&app) + 3) {
         step(&mut app);
     }
     proxy.cut();
+    // The database holds this ship; it is destroyed while the database is away.
+    let mut ships = app.world_mut().query_filtered::<(bevy_ecs::entity::Entity, &EntityId), With<Ship>>();
+    let (doomed, doomed_id) = ships.iter(app.world()).map(|(e, id)| (e, *id)).next().expect("a ship");
+    app.world_mut().despawn(doomed);
+    for _ in 0..3 {
+        step(&mut app);
+    }
     app.world_mut().write_message(AppExit::Success);
     final_flush(app.world_mut());
     let exit = app.world_mut().resource_mut::<Messages<AppExit>>().drain().collect::<Vec<_>>();
@@ -396,8 +399,10 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     assert!(path.exists(), "the world was spilled to {}", path.display());
 
     let direct = connect(&rt, &pg.target());
-    let before = restored(&rt, &direct);
+    let mut before = restored(&rt, &direct);
     assert!(sim_tick(&before) < sim_tick(&app), "the database missed the last ticks");
+    let mut ids = before.world_mut().query::<&EntityId>();
+    assert!(ids.iter(before.world()).any(|id| *id == doomed_id), "the database still holds the destroyed ship");
     // Another database's server refuses the file and leaves it.
     let other = SpillTarget { database: "another database".into(), ..target.clone() };
     let err = rt.block_on(spill::apply_pending(&direct, &other)).expect_err("another database");
