@@ -692,7 +692,20 @@ impl Persister {
         confirmed_batch: u64,
         tick: u64,
     ) -> Self {
-        let writer = Writer::spawn(runtime.handle(), db, options, confirmed_batch, tick);
+        Persister::start_restored(runtime, db, options, confirmed_batch, tick, writer::Written::default())
+    }
+
+    /// [`Persister::start`] over a database that holds the entity rows `written` (the restored
+    /// world's): the writer updates them in place from their first write.
+    pub fn start_restored(
+        runtime: Arc<tokio::runtime::Runtime>,
+        db: Db,
+        options: WriterOptions,
+        confirmed_batch: u64,
+        tick: u64,
+        written: writer::Written,
+    ) -> Self {
+        let writer = Writer::spawn(runtime.handle(), db, options, (confirmed_batch, tick), written);
         Persister::new(writer, Some(runtime), confirmed_batch, tick)
     }
 

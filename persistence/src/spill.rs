@@ -183,9 +183,9 @@ pub async fn apply_pending(db: &Db, target: &SpillTarget) -> Result<Option<u64>,
     if spill.format != crate::rows::FORMAT {
         return Err(SpillError::OtherFormat { path: path.clone(), found: spill.format, expected: crate::rows::FORMAT });
     }
-    let written =
+    let applied =
         writer::apply(db, &spill.batch).await.map_err(|source| SpillError::Database { path: path.clone(), source })?;
-    if written {
+    if applied.written() {
         std::fs::remove_file(path).map_err(|source| SpillError::Io { path: path.clone(), source })?;
         return Ok(Some(spill.batch.tick as u64));
     }

@@ -121,6 +121,14 @@ fn to_i64(v: u64, what: &str) -> Result<i64, String> {
 pub struct Written(Vec<i64>);
 
 impl Written {
+    /// The rows a database holds, by id (any order; duplicates are ignored): what a restore
+    /// read.
+    pub fn from_ids(mut ids: Vec<i64>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        Written(ids)
+    }
+
     /// Records that `b` was applied (or that the database already held it).
     pub fn note(&mut self, b: &EncodedBatch) {
         if b.replace {
@@ -206,9 +214,28 @@ pub fn encode_batch(batch: &Batch, written: &Written) -> Result<EncodedBatch, St
 const PG_CHUNK: usize = 50_000;
 const SQLITE_CHUNK: usize = 500;
 
-/// Applies `batch` in one transaction. `Ok(false)`: the database already holds this batch or
-/// a newer one (nothing changed).
-pub async fn apply(db: &Db, batch: &EncodedBatch) -> Result<bool, sqlx::Error> {
+/// What [`apply`] did with a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The database already held this batch or a newer one: nothing changed.
+    AlreadyHeld,
+    /// Written; `in_place` of its entity rows were updated in place (Postgres: rows the
+    /// writer knew the table held), the others upserted.
+    Written {
+        /// Entity rows updated in place.
+        in_place: u64,
+    },
+}
+
+impl Applied {
+    /// Whether the batch was written by this call.
+    pub fn written(self) -> bool {
+        matches!(self, Applied::Written { .. })
+    }
+}
+
+/// Applies `batch` in one transaction.
+pub async fn apply(db: &Db, batch: &EncodedBatch) -> Result<Applied, sqlx::Error> {
     match db {
         Db::Postgres(pool) => apply_pg(pool, batch).await,
         Db::Sqlite(pool) => apply_sqlite(pool, batch).await,
@@ -221,13 +248,13 @@ pub async fn apply(db: &Db, batch: &EncodedBatch) -> Result<bool, sqlx::Error> {
 /// ~100-byte records did), while the select-list form streams the rows into the upsert. Both
 /// zip equal-length arrays row by row. Measured on a 236,000-row table, 25,700 scattered rows
 /// per transaction: upsert 5-10 % faster (docs/PERFORMANCE.md, issue 4).
-async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<bool, sqlx::Error> {
+async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let stored: Option<i64> =
         sqlx::query_scalar("SELECT batch FROM world WHERE id = 1 FOR UPDATE").fetch_optional(&mut *tx).await?;
     if stored.is_some_and(|s| s >= b.id) {
         tx.rollback().await?;
-        return Ok(false);
+        return Ok(Applied::AlreadyHeld);
     }
     if b.replace {
         // Only the rows the batch does not hold: the others are updated in place below (a
@@ -242,11 +269,12 @@ async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<bool, sqlx::Error> 
     if !b.deletes.is_empty() {
         sqlx::query("DELETE FROM entities WHERE id = ANY($1)").bind(&b.deletes).execute(&mut *tx).await?;
     }
+    let mut in_place = 0;
     for (part, existing) in [(0..b.existing, true), (b.existing..b.ids.len(), false)] {
         let mut start = part.start;
         while start < part.end {
             let end = (start + PG_CHUNK).min(part.end);
-            write_entities_pg(&mut tx, b, start..end, existing).await?;
+            in_place += write_entities_pg(&mut tx, b, start..end, existing).await?;
             start = end;
         }
     }
@@ -280,7 +308,7 @@ async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<bool, sqlx::Error> 
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Applied::Written { in_place })
 }
 
 /// Writes the entity rows `range` of `b`: an `UPDATE` if they are `existing` rows (see
@@ -293,13 +321,14 @@ async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<bool, sqlx::Error> 
 /// records against 23,060, the statement 10-30 % faster (docs/PERFORMANCE.md, issue 4, sixth
 /// pass). The batch's ids are unique (one entry per entity), so each row is updated once. If
 /// the table lacks some of them (rows removed behind the writer's back), the upsert of the
-/// same rows writes them: the result is always the upsert's.
+/// same rows writes them: the result is always the upsert's. Returns the rows updated in place
+/// (0 if the rows were upserted).
 async fn write_entities_pg(
     tx: &mut sqlx::PgConnection,
     b: &EncodedBatch,
     range: std::ops::Range<usize>,
     existing: bool,
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     let bind = |sql: &'static str| {
         sqlx::query(sql)
             .bind(&b.ids[range.clone()])
@@ -324,7 +353,7 @@ async fn write_entities_pg(
         .await?
         .rows_affected();
         if updated == range.len() as u64 {
-            return Ok(());
+            return Ok(updated);
         }
         warn!(
             missing = range.len() as u64 - updated,
@@ -338,7 +367,7 @@ async fn write_entities_pg(
     )
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(0)
 }
 
 fn placeholders(rows: usize, per_row: usize) -> String {
@@ -346,13 +375,13 @@ fn placeholders(rows: usize, per_row: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-async fn apply_sqlite(pool: &SqlitePool, b: &EncodedBatch) -> Result<bool, sqlx::Error> {
+async fn apply_sqlite(pool: &SqlitePool, b: &EncodedBatch) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let stored: Option<i64> =
         sqlx::query_scalar("SELECT batch FROM world WHERE id = 1").fetch_optional(&mut *tx).await?;
     if stored.is_some_and(|s| s >= b.id) {
         tx.rollback().await?;
-        return Ok(false);
+        return Ok(Applied::AlreadyHeld);
     }
     if b.replace {
         sqlx::query("DELETE FROM entities").execute(&mut *tx).await?;
@@ -409,7 +438,8 @@ async fn apply_sqlite(pool: &SqlitePool, b: &EncodedBatch) -> Result<bool, sqlx:
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(true)
+    // SQLite has no row lock to save: every row is upserted.
+    Ok(Applied::Written { in_place: 0 })
 }
 
 /// Whether retrying `error` later may succeed without anyone changing anything: the database
@@ -504,6 +534,9 @@ pub struct StatusSnapshot {
     pub batches: u64,
     /// Rows written by this writer.
     pub rows: u64,
+    /// Of those, entity rows updated in place (Postgres: rows it knew the table held; the
+    /// others are upserts, which cost more).
+    pub rows_in_place: u64,
     /// Record bytes written by this writer.
     pub bytes: u64,
     /// Failed attempts (transient or not).
@@ -521,6 +554,7 @@ impl WriterStatus {
                 confirmed_tick,
                 batches: 0,
                 rows: 0,
+                rows_in_place: 0,
                 bytes: 0,
                 failures: 0,
                 last_flush_ms: 0.0,
@@ -568,19 +602,20 @@ pub const SPARE_BUFFERS: usize = 4;
 
 impl Writer {
     /// Starts the writer task on `runtime`. `confirmed_batch`/`confirmed_tick` describe what the
-    /// database holds already (from a restore; 0 for a new database).
+    /// database holds already (from a restore; 0 for a new database), `written` the entity rows
+    /// it holds (from a restore: their first write is an update in place, not an upsert).
     pub fn spawn(
         runtime: &tokio::runtime::Handle,
         db: Db,
         options: WriterOptions,
-        confirmed_batch: u64,
-        confirmed_tick: u64,
+        (confirmed_batch, confirmed_tick): (u64, u64),
+        written: Written,
     ) -> Writer {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let (confirm_tx, confirmations) = std::sync::mpsc::channel();
         let status = Arc::new(WriterStatus::new(confirmed_batch, confirmed_tick));
         let spare = Arc::new(Mutex::new(Vec::new()));
-        runtime.spawn(run(db, rx, confirm_tx, status.clone(), spare.clone(), options));
+        runtime.spawn(run(db, rx, confirm_tx, status.clone(), spare.clone(), options, written));
         Writer { tx, confirmations: Mutex::new(confirmations), status, spare }
     }
 
@@ -620,10 +655,10 @@ async fn run(
     status: Arc<WriterStatus>,
     spare: Arc<Mutex<Vec<Vec<Entry>>>>,
     options: WriterOptions,
+    mut written: Written,
 ) {
     // Entries of recent batches (the larger of the last one and half the one before).
     let mut typical = 0usize;
-    let mut written = Written::default();
     while let Some(batch) = rx.recv().await {
         let first_attempt = Instant::now();
         let encoded = match encode_batch(&batch, &written) {
@@ -684,9 +719,10 @@ async fn run(
                         s.state = WriterState::Healthy;
                         s.confirmed_batch = batch_id;
                         s.confirmed_tick = batch_tick;
-                        if applied {
+                        if let Applied::Written { in_place } = applied {
                             s.batches += 1;
                             s.rows += rows as u64;
+                            s.rows_in_place += in_place;
                             s.bytes += encoded.bytes() as u64;
                         }
                         s.last_flush_ms = transaction.as_secs_f64() * 1000.0;

@@ -20,7 +20,7 @@ use bevy_ecs::schedule::IntoScheduleConfigs;
 use starforge_components::prelude::*;
 use starforge_persistence::restore::{self, LoadedWorld};
 use starforge_persistence::spill::{self, SpillTarget};
-use starforge_persistence::writer::{WriterOptions, WriterState};
+use starforge_persistence::writer::{WriterOptions, WriterState, Written};
 use starforge_persistence::{
     CacheOptions, CacheStats, Db, DbTarget, PendingChanges, PersistAfter, PersistencePlugin, Persister, Profiles,
     RedisCache, WorldLock,
@@ -123,9 +123,12 @@ pub fn install(
     app.add_plugins(PersistencePlugin);
     app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
     let world = app.world_mut();
-    let (batch, tick) = match storage.loaded.take() {
+    let (batch, tick, written) = match storage.loaded.take() {
         Some(loaded) => {
             let (batch, tick, entities) = (loaded.batch, loaded.meta.tick, loaded.records.len());
+            // The rows the database holds: the writer updates them in place from the start.
+            let written =
+                Written::from_ids(loaded.records.iter().filter_map(|(id, _)| i64::try_from(id.0).ok()).collect());
             restore::apply(world, loaded).context("cannot restore the saved world")?;
             info!(
                 tick,
@@ -142,18 +145,24 @@ pub fn install(
             if respawned == 0 {
                 starforge_persistence::mark_saved(world);
             }
-            (batch, tick)
+            (batch, tick, written)
         }
         None => {
             generate(world);
             info!("new world generated from seed {}; it is saved at the first flush", config.seed);
             // Accounts without a saved world: the server stopped before its first flush.
             reconcile_accounts(world, storage)?;
-            (0, world.resource::<SimTick>().0)
+            (0, world.resource::<SimTick>().0, Written::default())
         }
     };
-    let mut persister =
-        Persister::start(storage.runtime.clone(), storage.db.clone(), WriterOptions::default(), batch, tick);
+    let mut persister = Persister::start_restored(
+        storage.runtime.clone(),
+        storage.db.clone(),
+        WriterOptions::default(),
+        batch,
+        tick,
+        written,
+    );
     persister.shutdown_timeout = config.shutdown_timeout;
     persister.spill = Some(storage.spill.clone());
     app.insert_resource(persister);
@@ -245,6 +254,12 @@ pub fn report(
         pending.map_or(0, |p| p.len()) as f64,
     );
     m.set_gauge("starforge_persist_rows_total", "counter", "Rows written to the database.", status.rows as f64);
+    m.set_gauge(
+        "starforge_persist_rows_in_place_total",
+        "counter",
+        "Entity rows updated in place (Postgres: rows the writer knew the table held; the others are upserts).",
+        status.rows_in_place as f64,
+    );
     m.set_gauge("starforge_persist_batches_total", "counter", "Batches (transactions) written.", status.batches as f64);
     m.set_gauge("starforge_persist_failures_total", "counter", "Failed write attempts.", status.failures as f64);
     m.set_gauge(

@@ -7,7 +7,7 @@
 use bevy_ecs::query::With;
 use starforge_components::prelude::*;
 use starforge_persistence::spill::{self, SpillTarget};
-use starforge_persistence::writer::{self, WriterOptions, Written};
+use starforge_persistence::writer::{self, Applied, WriterOptions, Written};
 use starforge_persistence::{Db, DbTarget, Hot, Persister, restore, spill_world, whole_world_batch};
 use starforge_systems::prelude::*;
 use starforge_tests::persist::{connect, flush_and_confirm, generated, restored, runtime, sim_app, tick};
@@ -234,17 +234,20 @@ fn postgres_writes_rows_the_writer_thought_present_but_gone() {
     let expect = |ids: &[i64], tag: u8| -> Vec<(i64, i16, Option<i64>, Vec<u8>)> {
         ids.iter().map(|i| (*i, 3, Some(i * 10), vec![tag, *i as u8])).collect()
     };
-    assert!(rt.block_on(writer::apply(&db, &batch(1, 0, &[1, 2, 3], 1))).expect("applied"));
+    let apply = |b: writer::EncodedBatch| rt.block_on(writer::apply(&db, &b)).expect("applied");
+    assert_eq!(apply(batch(1, 0, &[1, 2, 3], 1)), Applied::Written { in_place: 0 });
     assert_eq!(table(), expect(&[1, 2, 3], 1));
     // All three believed present: updated in place.
-    assert!(rt.block_on(writer::apply(&db, &batch(2, 3, &[1, 2, 3], 2))).expect("applied"));
+    assert_eq!(apply(batch(2, 3, &[1, 2, 3], 2)), Applied::Written { in_place: 3 });
     assert_eq!(table(), expect(&[1, 2, 3], 2));
-    // An operator removes row 2; the writer still believes it present.
+    // An operator removes row 2; the writer still believes it present: all three upserted.
     rt.block_on(sqlx::query("DELETE FROM entities WHERE id = 2").execute(pool)).expect("delete");
-    assert!(rt.block_on(writer::apply(&db, &batch(3, 3, &[1, 2, 3], 3))).expect("applied"));
+    assert_eq!(apply(batch(3, 3, &[1, 2, 3], 3)), Applied::Written { in_place: 0 });
     assert_eq!(table(), expect(&[1, 2, 3], 3), "row 2 written again");
     // Present and new rows in one batch (the new part sorted after the present one).
-    assert!(rt.block_on(writer::apply(&db, &batch(4, 2, &[1, 3, 4, 5], 4))).expect("applied"));
+    assert_eq!(apply(batch(4, 2, &[1, 3, 4, 5], 4)), Applied::Written { in_place: 2 });
+    // The same batch again: the database holds it already.
+    assert_eq!(apply(batch(4, 2, &[1, 3, 4, 5], 5)), Applied::AlreadyHeld);
     let mut want = expect(&[1, 3, 4, 5], 4);
     want.insert(1, (2, 3, Some(20), vec![3, 2]));
     assert_eq!(table(), want);

@@ -106,3 +106,37 @@ fn health_follows_the_database_and_the_feed_reaches_redis() {
     drop(net);
     drop(proxy);
 }
+
+/// After a restart the writer knows which rows the database holds (the restored world's): its
+/// first write updates them in place rather than upserting them (the costlier statement).
+#[test]
+fn a_restarted_server_updates_the_restored_rows_in_place() {
+    use starforge_persistence::{Persister, flush_now, wait_confirmed};
+    let rt = runtime();
+    let Some(pg) = rt.block_on(TestPg::create()) else { return };
+    let starforge_persistence::DbTarget::Postgres(db_url) = pg.target() else { unreachable!() };
+    let config = loopback_config(8, &["--database-url", &db_url]);
+    let period = Duration::from_secs_f64(1.0 / f64::from(Tuning::default().world.tick_hz));
+    // Runs the server for a few ticks (fewer than a flush interval), flushes, and stops.
+    let run = || {
+        let mut storage = storage::open_storage(&config).expect("storage opens").expect("not ephemeral");
+        let mut app = build_persistent_app(&config, Tuning::default(), Some(&mut storage)).expect("app");
+        app.insert_resource(TimeUpdateStrategy::ManualDuration(period));
+        app.finish();
+        app.cleanup();
+        let start = app.world().resource::<SimTick>().0;
+        while app.world().resource::<SimTick>().0 < start + 5 {
+            app.update();
+        }
+        let batch = flush_now(app.world_mut(), PATIENCE).expect("the batch is queued");
+        wait_confirmed(app.world(), batch, PATIENCE).expect("the batch is confirmed");
+        app.world().resource::<Persister>().status().snapshot()
+    };
+    // A new world: every row is new, so every row is upserted.
+    let first = run();
+    assert_eq!((first.batches, first.rows_in_place), (1, 0), "{first:?}");
+    // Restored: what changed in the first ticks exists already, and is updated in place.
+    let second = run();
+    assert_eq!(second.batches, 1, "{second:?}");
+    assert!(second.rows_in_place > 0 && second.rows_in_place < second.rows, "{second:?}");
+}
