@@ -705,7 +705,7 @@ impl Persister {
         tick: u64,
         written: writer::Written,
     ) -> Self {
-        let writer = Writer::spawn(runtime.handle(), db, options, (confirmed_batch, tick), written);
+        let writer = Writer::spawn(runtime.handle(), db, options, confirmed_batch, tick, written);
         Persister::new(writer, Some(runtime), confirmed_batch, tick)
     }
 

@@ -4,8 +4,8 @@
 //! the batch back, and the caller merges newer changes into it). The task, on the persistence
 //! tokio runtime, encodes the batch once ([`EncodedBatch`]) and applies it in one transaction
 //! with set-based statements: Postgres `UNNEST` arrays, SQLite multi-row `VALUES`; rows keyed by
-//! `EntityId` (on Postgres an `UPDATE` of the rows this writer wrote before, an upsert of the
-//! others; idempotent either way), deletes for despawned entities, history appended with
+//! `EntityId` (on Postgres an `UPDATE` of the rows the writer knows the table holds, an upsert
+//! of the others; idempotent either way), deletes for despawned entities, history appended with
 //! `ON CONFLICT DO NOTHING`. The `world` row records the batch id; a batch whose id is not newer
 //! than the stored one is skipped, so re-applying one after an ambiguous failure (a lost
 //! `COMMIT` acknowledgement) changes nothing. Each applied batch is confirmed by id.
@@ -70,9 +70,8 @@ pub struct EncodedBatch {
     pub galaxy: Option<Vec<u8>>,
     /// Ids to delete.
     pub deletes: Vec<i64>,
-    /// The first `existing` rows of `ids`..`data` are entities this writer wrote before and
-    /// has not deleted ([`Written`]): the table holds them, so they are updated in place; the
-    /// others are upserted. Each part is sorted by id. A hint only (a wrong one costs time,
+    /// The first `existing` rows of `ids`..`data` are entities whose rows the writer knows the
+    /// table holds ([`Written`]), so they are updated in place; the others are upserted. Each part is sorted by id. A hint only (a wrong one costs time,
     /// not correctness), so not kept in a spill file.
     #[serde(skip)]
     pub existing: usize,
@@ -113,8 +112,9 @@ fn to_i64(v: u64, what: &str) -> Result<i64, String> {
     i64::try_from(v).map_err(|_| format!("{what} {v} does not fit a BIGINT"))
 }
 
-/// The entity rows a writer has written and not deleted since it started: the rows the table
-/// holds, as far as this writer knows. Bounded by the live entities. Kept sorted: a batch's
+/// The entity rows the table holds, as far as a writer knows: those it was given at start (a
+/// restored world's) and those it has written since, less those it has deleted. Bounded by
+/// the live entities. Kept sorted: a batch's
 /// sorted ids are looked up in one walk (a hash set's lookups, cache misses in a set of a
 /// whole world's ids, cost ~0.25 µs each).
 #[derive(Debug, Default)]
@@ -357,7 +357,7 @@ async fn write_entities_pg(
         }
         warn!(
             missing = range.len() as u64 - updated,
-            "persistence: rows this writer wrote are gone from the entities table; writing them again"
+            "persistence: rows the writer knew in the entities table are gone; writing them again"
         );
     }
     bind(
@@ -608,7 +608,8 @@ impl Writer {
         runtime: &tokio::runtime::Handle,
         db: Db,
         options: WriterOptions,
-        (confirmed_batch, confirmed_tick): (u64, u64),
+        confirmed_batch: u64,
+        confirmed_tick: u64,
         written: Written,
     ) -> Writer {
         let (tx, rx) = mpsc::channel(options.queue.max(1));

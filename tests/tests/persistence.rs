@@ -246,7 +246,8 @@ fn postgres_writes_rows_the_writer_thought_present_but_gone() {
     assert_eq!(table(), expect(&[1, 2, 3], 3), "row 2 written again");
     // Present and new rows in one batch (the new part sorted after the present one).
     assert_eq!(apply(batch(4, 2, &[1, 3, 4, 5], 4)), Applied::Written { in_place: 2 });
-    // The same batch again: the database holds it already.
+    // Another payload under the same batch id (a replay): the database holds that batch already
+    // and nothing changes (the table below still holds batch 4's rows).
     assert_eq!(apply(batch(4, 2, &[1, 3, 4, 5], 5)), Applied::AlreadyHeld);
     let mut want = expect(&[1, 3, 4, 5], 4);
     want.insert(1, (2, 3, Some(20), vec![3, 2]));

@@ -394,13 +394,10 @@ fn run(args: &Args, rt: &Arc<tokio::runtime::Runtime>, scratch: &Scratch) -> any
     );
     // The machine's speed drifts between runs; each pair ran one after the other, so its ratio
     // shows what the pooled one can hide (a slow OFF run lifts the pooled OFF p99).
-    let pair_ratios: Vec<f64> = on
-        .iter()
-        .zip(&off)
-        .map(|(a, b)| {
-            percentile(&to_ms(&a.samples), 99.0) / percentile(&to_ms(&b.samples), 99.0).max(f64::MIN_POSITIVE)
-        })
-        .collect();
+    let runs_p99 =
+        |runs: &[RunResult]| -> Vec<f64> { runs.iter().map(|r| percentile(&to_ms(&r.samples), 99.0)).collect() };
+    let (off_p99s, on_p99s) = (runs_p99(&off), runs_p99(&on));
+    let pair_ratios: Vec<f64> = on_p99s.iter().zip(&off_p99s).map(|(a, b)| a / b.max(f64::MIN_POSITIVE)).collect();
     eprintln!(
         "  ON/OFF p99 per pair of runs made one after the other: {}",
         pair_ratios.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>().join(", ")
@@ -470,9 +467,7 @@ fn run(args: &Args, rt: &Arc<tokio::runtime::Runtime>, scratch: &Scratch) -> any
     }
     eprintln!("  login miss p95 <= 10 ms: {miss_p95:.3} -> {}", verdict(miss_p95 <= 10.0));
 
-    let runs_p99 = |runs: &[RunResult]| -> Vec<f64> {
-        runs.iter().map(|r| round3(percentile(&to_ms(&r.samples), 99.0))).collect()
-    };
+    let round_all = |v: &[f64]| -> Vec<f64> { v.iter().copied().map(round3).collect() };
     let world_ships = census.world_ships;
     Ok(json!({
         "rows_per_s": rows_per_s.round(),
@@ -482,9 +477,9 @@ fn run(args: &Args, rt: &Arc<tokio::runtime::Runtime>, scratch: &Scratch) -> any
         "tick_p99_ms_on": round3(p99_on),
         "login_ms": { "redis_hit_p95": hit_p95, "miss_p95": miss_p95 },
         "tick_p99_ratio": round3(ratio),
-        "tick_p99_ms_off_runs": runs_p99(&off),
-        "tick_p99_ms_on_runs": runs_p99(&on),
-        "tick_p99_ratio_pairs": pair_ratios.iter().map(|r| round3(*r)).collect::<Vec<_>>(),
+        "tick_p99_ms_off_runs": round_all(&off_p99s),
+        "tick_p99_ms_on_runs": round_all(&on_p99s),
+        "tick_p99_ratio_pairs": round_all(&pair_ratios),
         "tick_mean_ms_off": round3(mean(&off_ms)),
         "tick_mean_ms_on": round3(mean(&on_ms)),
         "persist_systems_ms": { "mean": round3(mean(&persist_ms)), "p99": round3(percentile(&persist_ms, 99.0)) },
