@@ -662,6 +662,10 @@ pub struct Persister {
     /// Where the whole world goes if the database does not confirm it at shutdown (`None`:
     /// nowhere, it is lost).
     pub spill: Option<spill::SpillTarget>,
+    /// Trades and combat reports of batches handed to the writer, by batch id, until the
+    /// database holds them: a spill file carries them too. At most the writer's queue plus the
+    /// batch it is writing (a full queue hands batches back).
+    sent_history: Vec<(u64, Vec<HistoryEntry>)>,
 }
 
 impl Persister {
@@ -681,6 +685,7 @@ impl Persister {
             shutdown_timeout: Duration::from_secs(60),
             deferred: 0,
             spill: None,
+            sent_history: Vec::new(),
         }
     }
 
@@ -747,12 +752,19 @@ impl Persister {
             entities: std::mem::take(&mut pending.entities),
             history: std::mem::take(&mut pending.history),
         };
-        let tick = batch.meta.tick;
+        let (id, tick) = (batch.id, batch.meta.tick);
+        // A few entries per batch; kept until the database holds the batch.
+        let history = batch.history.clone();
         match self.writer.try_send(batch) {
             Ok(()) => {
                 self.next_batch += 1;
                 self.galaxy_sent = true;
                 self.last_flush_tick = tick;
+                let confirmed = self.status().snapshot().confirmed_batch;
+                self.sent_history.retain(|(b, _)| *b > confirmed);
+                if !history.is_empty() {
+                    self.sent_history.push((id, history));
+                }
                 true
             }
             Err(mut batch) => {
@@ -927,14 +939,24 @@ pub fn final_flush(world: &mut World) {
 }
 
 /// Writes the whole world, as a batch that replaces what the database holds and with the next
-/// batch id, to the persister's spill file ([`spill`]); [`final_flush`] does this when the
+/// batch id, and the trades and combat reports the database does not hold, to the persister's
+/// spill file ([`spill`]); [`final_flush`] does this when the
 /// database does not confirm the final state. Returns the file; `None` without a persister or
 /// a spill target.
 pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill::SpillError>> {
     let persister = world.get_resource::<Persister>()?;
     let target = persister.spill.clone()?;
     // Every batch sent, confirmed or not, has a smaller id.
-    let batch = whole_world_batch(world, persister.next_batch);
+    let id = persister.next_batch;
+    // The history of the batches the database does not hold (yet), then what is pending. One
+    // the database does hold after all is skipped when the file is applied (history rows are
+    // keyed by tick, kind and sequence number).
+    let confirmed = persister.status().snapshot().confirmed_batch;
+    let mut history: Vec<HistoryEntry> =
+        persister.sent_history.iter().filter(|(b, _)| *b > confirmed).flat_map(|(_, h)| h.iter().cloned()).collect();
+    let mut batch = whole_world_batch(world, id);
+    history.append(&mut batch.history);
+    batch.history = history;
     let encoded = match writer::encode_batch(&batch, &writer::Written::default()) {
         Ok(e) => e,
         Err(reason) => return Some(Err(spill::SpillError::Unencodable { path: target.path, reason })),

@@ -1,7 +1,7 @@
 //! The spill file: the whole world, written to a local file at shutdown when the database does
 //! not confirm the final state in time (unreachable, hanging), and written to the database at
 //! the next start before the world is restored. So a shutdown during a database outage loses
-//! no entity state (credits, ships, cargo, colonies, orders); see below for history.
+//! no entity state (credits, ships, cargo, colonies, orders) and no trade or combat report.
 //!
 //! Layout: the magic `SFSPILL1`, then the payload's length (u64, little endian), an FNV-1a 64
 //! checksum of the payload, and the payload: a bincode [`Spill`]. The file is written to a
@@ -13,8 +13,8 @@
 //!
 //! What it holds: every entity and open order at the shutdown tick (applied as a replacement of
 //! the saved entities, so ships destroyed since the last write do not come back), the world
-//! row, and the trades and combat reports not yet handed to the writer. Those of batches the
-//! writer held unconfirmed are not in it (history is a record of events, not state).
+//! row, and the trades and combat reports the database does not hold: those not yet handed to
+//! the writer and those of the batches it held unconfirmed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@ use bevy_ecs::query::With;
 use bevy_time::{Time, Virtual};
 use sqlx::Connection;
 use starforge_components::prelude::*;
-use starforge_persistence::rows::Record;
+use starforge_persistence::rows::{History, HistoryEntry, Record};
 use starforge_persistence::spill::{self, SpillError, SpillTarget};
 use starforge_persistence::writer::{StatusSnapshot, WriterOptions, WriterState};
 use starforge_persistence::{Db, PendingChanges, Persister, collect_now, final_flush};
@@ -366,8 +366,8 @@ impl Drop for ScratchDir {
 
 /// Postgres is away at shutdown: the whole world goes to the spill file, and the next start
 /// writes it to the database — which then equals the world at shutdown, ships destroyed after
-/// the last write included (they do not come back). A spill file of another database is
-/// refused and kept.
+/// the last write included (they do not come back), and holds the trades of the batches the
+/// writer could not write. A spill file of another database is refused and kept.
 #[test]
 fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_it() {
     let Some(ProxiedRun { mut app, db, proxy, pg, rt }) = ProxiedRun::start(13, Duration::from_secs(1)) else {
@@ -389,6 +389,30 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     let mut ships = app.world_mut().query_filtered::<(bevy_ecs::entity::Entity, &EntityId), With<Ship>>();
     let (doomed, doomed_id) = ships.iter(app.world()).map(|(e, id)| (e, *id)).next().expect("a ship");
     app.world_mut().despawn(doomed);
+    // Two trades the database never confirms: one in a batch the writer is handed while the
+    // database is away (it keeps retrying it), one in the batch of the final flush.
+    let trade = |app: &mut App, seq: u32| {
+        let tick = sim_tick(app);
+        let event = TradeExecuted {
+            resource: ResourceKind::Energy,
+            price: 1_000,
+            quantity: 1,
+            buyer: EntityId(1),
+            seller: EntityId(2),
+            buy_order: EntityId(3),
+            sell_order: EntityId(4),
+            fee: 0,
+            tick,
+        };
+        let entry = HistoryEntry { tick, seq, event: History::Trade(event) };
+        app.world_mut().resource_mut::<PendingChanges>().history.push(entry);
+        (tick as i64, seq as i32)
+    };
+    let mut trades = vec![trade(&mut app, 900)];
+    for _ in 0..flush_interval(&app) {
+        step(&mut app);
+    }
+    trades.push(trade(&mut app, 901));
     for _ in 0..3 {
         step(&mut app);
     }
@@ -399,6 +423,12 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     assert!(path.exists(), "the world was spilled to {}", path.display());
 
     let direct = connect(&rt, &pg.target());
+    let Db::Postgres(pool) = &direct else { unreachable!("a Postgres target") };
+    let our_trades = || -> Vec<(i64, i32)> {
+        let sql = "SELECT tick, seq FROM history WHERE kind = 1 AND seq >= 900 ORDER BY seq";
+        rt.block_on(sqlx::query_as(sql).fetch_all(pool)).expect("read history")
+    };
+    assert_eq!(our_trades(), [], "the database never confirmed the trades");
     let mut before = restored(&rt, &direct);
     assert!(sim_tick(&before) < sim_tick(&app), "the database missed the last ticks");
     let mut ids = before.world_mut().query::<&EntityId>();
@@ -417,6 +447,7 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     assert_eq!(world_hash(saved.world_mut()), world_hash(app.world_mut()), "the database equals the world at shutdown");
     let mut ids = saved.world_mut().query::<&EntityId>();
     assert!(ids.iter(saved.world()).all(|id| *id != doomed_id), "a ship destroyed after the last write stays gone");
+    assert_eq!(our_trades(), trades, "the trades the database had not confirmed came with the spill");
     // Nothing left to apply at the next start.
     assert_eq!(rt.block_on(spill::apply_pending(&direct, &target)).expect("no file"), None);
     rt.block_on(direct.close());
