@@ -662,9 +662,9 @@ pub struct Persister {
     /// Where the whole world goes if the database does not confirm it at shutdown (`None`:
     /// nowhere, it is lost).
     pub spill: Option<spill::SpillTarget>,
-    /// Trades and combat reports of batches handed to the writer, by batch id, until the
-    /// database holds them: a spill file carries them too. At most the writer's queue plus the
-    /// batch it is writing (a full queue hands batches back).
+    /// Trades and combat reports of the batches handed to the writer, by batch id, until a
+    /// send after the database confirmed them: a spill file carries those it did not confirm.
+    /// At most the writer's queue plus the batch it is writing (nothing is sent to a full queue).
     sent_history: Vec<(u64, Vec<HistoryEntry>)>,
 }
 
@@ -745,6 +745,13 @@ impl Persister {
     /// Takes everything pending into a batch and queues it; `false` if the writer was busy
     /// (everything stays pending).
     fn send(&mut self, world_meta: WorldMeta, galaxy: &Galaxy, pending: &mut PendingChanges) -> bool {
+        let Some(place) = self.writer.reserve() else {
+            // Everything stays pending for the next attempt. Compacted, it holds each id once,
+            // so a lagging writer costs at most the entity count.
+            pending.entities.compact();
+            self.deferred += 1;
+            return false;
+        };
         let batch = Batch {
             id: self.next_batch,
             meta: world_meta,
@@ -752,31 +759,16 @@ impl Persister {
             entities: std::mem::take(&mut pending.entities),
             history: std::mem::take(&mut pending.history),
         };
-        let (id, tick) = (batch.id, batch.meta.tick);
-        // A few entries per batch; kept until the database holds the batch.
-        let history = batch.history.clone();
-        match self.writer.try_send(batch) {
-            Ok(()) => {
-                self.next_batch += 1;
-                self.galaxy_sent = true;
-                self.last_flush_tick = tick;
-                let confirmed = self.status().snapshot().confirmed_batch;
-                self.sent_history.retain(|(b, _)| *b > confirmed);
-                if !history.is_empty() {
-                    self.sent_history.push((id, history));
-                }
-                true
-            }
-            Err(mut batch) => {
-                // Nothing was collected since the take: the batch is all there is. Compacted,
-                // it holds each id once, so a lagging writer costs at most the entity count.
-                batch.entities.compact();
-                pending.entities = batch.entities;
-                pending.history = batch.history;
-                self.deferred += 1;
-                false
-            }
+        let confirmed = self.writer.status().snapshot().confirmed_batch;
+        self.sent_history.retain(|(b, _)| *b > confirmed);
+        if !batch.history.is_empty() {
+            self.sent_history.push((batch.id, batch.history.clone()));
         }
+        self.last_flush_tick = batch.meta.tick;
+        place.send(batch);
+        self.next_batch += 1;
+        self.galaxy_sent = true;
+        true
     }
 }
 
@@ -939,7 +931,7 @@ pub fn final_flush(world: &mut World) {
 }
 
 /// Writes the whole world, as a batch that replaces what the database holds and with the next
-/// batch id, and the trades and combat reports the database does not hold, to the persister's
+/// batch id, and the trades and combat reports the database did not confirm, to the persister's
 /// spill file ([`spill`]); [`final_flush`] does this when the
 /// database does not confirm the final state. Returns the file; `None` without a persister or
 /// a spill target.
@@ -948,9 +940,9 @@ pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill
     let target = persister.spill.clone()?;
     // Every batch sent, confirmed or not, has a smaller id.
     let id = persister.next_batch;
-    // The history of the batches the database does not hold (yet), then what is pending. One
-    // the database does hold after all is skipped when the file is applied (history rows are
-    // keyed by tick, kind and sequence number).
+    // The history of the batches the database did not confirm, then what is pending. One the
+    // database commits after all is skipped when the file is applied (history rows are keyed
+    // by tick, kind and sequence number).
     let confirmed = persister.status().snapshot().confirmed_batch;
     let mut history: Vec<HistoryEntry> =
         persister.sent_history.iter().filter(|(b, _)| *b > confirmed).flat_map(|(_, h)| h.iter().cloned()).collect();

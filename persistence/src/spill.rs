@@ -1,7 +1,8 @@
 //! The spill file: the whole world, written to a local file at shutdown when the database does
 //! not confirm the final state in time (unreachable, hanging), and written to the database at
 //! the next start before the world is restored. So a shutdown during a database outage loses
-//! no entity state (credits, ships, cargo, colonies, orders) and no trade or combat report.
+//! no entity state (credits, ships, cargo, colonies, orders) and no trade or combat report,
+//! unless the file cannot be written either.
 //!
 //! Layout: the magic `SFSPILL1`, then the payload's length (u64, little endian), an FNV-1a 64
 //! checksum of the payload, and the payload: a bincode [`Spill`]. The file is written to a
@@ -13,8 +14,8 @@
 //!
 //! What it holds: every entity and open order at the shutdown tick (applied as a replacement of
 //! the saved entities, so ships destroyed since the last write do not come back), the world
-//! row, and the trades and combat reports the database does not hold: those not yet handed to
-//! the writer and those of the batches it held unconfirmed.
+//! row, and the trades and combat reports the database did not confirm: those not yet handed
+//! to the writer and those of the batches it held unconfirmed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

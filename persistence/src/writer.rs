@@ -1,7 +1,8 @@
 //! The writer task: applies batches to the database, one transaction each, in order.
 //!
-//! The simulation hands a [`Batch`] to [`Writer::try_send`] (a bounded queue; a full queue hands
-//! the batch back, and the caller merges newer changes into it). The task, on the persistence
+//! The simulation hands a [`Batch`] to the task through a bounded queue, taking a place in it
+//! first ([`Writer::reserve`]; with the queue full, the changes stay pending and newer ones are
+//! merged into them). The task, on the persistence
 //! tokio runtime, encodes the batch once ([`EncodedBatch`]) and applies it in one transaction
 //! with set-based statements: Postgres `UNNEST` arrays, SQLite multi-row `VALUES`; rows keyed by
 //! `EntityId` (on Postgres an `UPDATE` of the rows the writer knows the table holds, an upsert
@@ -625,12 +626,10 @@ impl Writer {
         std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Queues `batch`; a full queue (the writer lags) or a stopped writer hands it back.
-    #[expect(clippy::result_large_err, reason = "the batch comes back by value so nothing is copied or lost")]
-    pub fn try_send(&self, batch: Batch) -> Result<(), Batch> {
-        self.tx.try_send(batch).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
-        })
+    /// A place in the queue for the next batch; `None` if the queue is full (the writer lags)
+    /// or the writer has stopped.
+    pub fn reserve(&self) -> Option<mpsc::Permit<'_, Batch>> {
+        self.tx.try_reserve().ok()
     }
 
     /// Whether the writer task has stopped (it only stops if it panicked).
@@ -682,10 +681,11 @@ async fn run(
         // (a whole world, after a start or an outage) is freed here rather than by the
         // collection that would drop it: unmapping tens of megabytes on the tick that flushes
         // cost ~5 ms.
-        let (batch_id, batch_tick) = (batch.id, batch.meta.tick);
-        let entries = batch.entities.len();
-        let (keep, free): (Vec<_>, Vec<_>) = batch
-            .entities
+        let Batch { id: batch_id, meta, entities, history, galaxy } = batch;
+        let batch_tick = meta.tick;
+        drop((meta, history, galaxy));
+        let entries = entities.len();
+        let (keep, free): (Vec<_>, Vec<_>) = entities
             .into_buffers()
             .into_iter()
             .filter(|b| b.capacity() > 0)

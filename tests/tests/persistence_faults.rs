@@ -384,6 +384,8 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     for _ in 0..(2 * flush_interval(&app) + 3) {
         step(&mut app);
     }
+    // Nothing of the run before the cut is left in the writer's hands.
+    flush_and_confirm(&mut app);
     proxy.cut();
     // The database holds this ship; it is destroyed while the database is away.
     let mut ships = app.world_mut().query_filtered::<(bevy_ecs::entity::Entity, &EntityId), With<Ship>>();
@@ -412,6 +414,8 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     for _ in 0..flush_interval(&app) {
         step(&mut app);
     }
+    let pending = &app.world().resource::<PendingChanges>().history;
+    assert!(pending.iter().all(|h| h.seq != 900), "the first trade went to the writer with a batch");
     trades.push(trade(&mut app, 901));
     for _ in 0..3 {
         step(&mut app);
@@ -421,6 +425,9 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     let exit = app.world_mut().resource_mut::<Messages<AppExit>>().drain().collect::<Vec<_>>();
     assert!(exit.contains(&AppExit::from_code(3)), "the exit status says the database did not confirm: {exit:?}");
     assert!(path.exists(), "the world was spilled to {}", path.display());
+    let file = spill::read(&path).expect("a readable spill file").expect("a spill file");
+    let seqs: Vec<i32> = file.batch.h_seq.iter().copied().filter(|s| *s >= 900).collect();
+    assert_eq!(seqs, [900, 901], "the file holds both trades");
 
     let direct = connect(&rt, &pg.target());
     let Db::Postgres(pool) = &direct else { unreachable!("a Postgres target") };
