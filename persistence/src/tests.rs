@@ -384,7 +384,7 @@ fn runs_go_to_exactly_one_thread_whatever_the_interleaving() {
 fn a_collection_on_two_threads_holds_what_one_thread_collects() {
     // Two identical worlds with hot tables; their last collection runs on one thread in one and
     // on two in the other (the previous collection's size decides).
-    let run = |parallel: bool| {
+    let run = |parallel: bool, warm: bool| {
         let mut app = app(20, 6000, 3000, 200);
         for _ in 0..3 {
             for _ in 0..20 {
@@ -401,15 +401,24 @@ fn a_collection_on_two_threads_holds_what_one_thread_collects() {
         app.world_mut().resource_mut::<PendingChanges>().last_collected =
             if parallel { PARALLEL_COLLECTION_MIN } else { 0 };
         let hot = hot_ships(&mut app).len();
+        if warm {
+            app.world().resource::<Warmer>().wake();
+            assert!(app.world().resource::<Warmer>().waiting());
+        }
         collect_now(app.world_mut());
+        assert!(!app.world().resource::<Warmer>().waiting(), "the collection lets the warmer rest");
         let entries = app.world().resource::<PendingChanges>().len();
         let taken = take(&mut app);
         let mut v: Vec<(EntityId, Option<Record>)> = taken.into_iter().collect();
         v.sort_by_key(|e| e.0);
         (v, hot, entries)
     };
-    let (one, hot, entries_one) = run(false);
-    let (two, _, entries_two) = run(true);
+    let (one, hot, entries_one) = run(false, false);
+    let (two, _, entries_two) = run(true, false);
+    // With the warmer awake: the collecting thread waits for its helper, which moves off its core.
+    let (warm, _, entries_warm) = run(true, true);
+    assert_eq!(entries_warm, warm.len(), "two threads, warm: each id once");
+    assert!(one == warm, "the same records with the warmer awake");
     assert_eq!(entries_one, one.len(), "one thread: each id once");
     assert_eq!(entries_two, two.len(), "two threads: each id once (no run copied twice)");
     assert!(hot > 4 * PART, "hot tables in use: {hot} hot ships");
@@ -509,4 +518,42 @@ fn ships_carry_the_stripe_of_their_index_and_changes_in_both_halves_are_collecte
         let want: BTreeSet<EntityId> = picked.iter().map(|p| p.1).collect();
         assert_eq!(ship_ids(&taken), want, "parallel={parallel}: both halves scanned, nothing else");
     }
+}
+
+#[test]
+fn a_warmer_rests_when_told_and_is_stopped_when_dropped() {
+    let warmer = Warmer::start();
+    assert!(!warmer.waiting(), "asleep until woken");
+    warmer.wake();
+    assert!(warmer.waiting());
+    warmer.rest();
+    assert!(!warmer.waiting());
+    // Woken and never told to rest: it gives up by itself, and stops when dropped.
+    warmer.wake();
+    let state = warmer.0.clone().expect("a thread");
+    drop(warmer);
+    assert!(state.stop.load(Ordering::Relaxed));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_thread_leaving_a_core_runs_on_the_others() {
+    use nix::sched::{CpuSet, sched_getaffinity};
+    use nix::unistd::Pid;
+    std::thread::spawn(|| {
+        let allowed =
+            |set: &CpuSet| (0..CpuSet::count()).filter(|c| set.is_set(*c).unwrap_or(false)).collect::<Vec<_>>();
+        let before = allowed(&sched_getaffinity(Pid::from_raw(0)).expect("affinity"));
+        let here = cpu::current().expect("the current core");
+        cpu::leave(Some(here));
+        let after = allowed(&sched_getaffinity(Pid::from_raw(0)).expect("affinity"));
+        if before.len() > 1 {
+            let want: Vec<usize> = before.iter().copied().filter(|c| *c != here).collect();
+            assert_eq!(after, want, "every core but the one it left");
+        } else {
+            assert_eq!(after, before, "a thread with one core keeps it");
+        }
+    })
+    .join()
+    .expect("the thread");
 }
