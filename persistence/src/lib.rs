@@ -637,9 +637,8 @@ fn warm_before_collecting(
     tick: Res<SimTick>,
     tuning: Res<Tuning>,
 ) {
-    let Some(p) = persister else { return };
-    if pending.last_collected >= PARALLEL_COLLECTION_MIN
-        && tick.0 + 1 >= p.last_attempt_tick + tuning.world.flush_interval_ticks()
+    if persister.is_some_and(|p| p.due(tick.0 + 1, tuning.world.flush_interval_ticks()))
+        && pending.last_collected >= PARALLEL_COLLECTION_MIN
     {
         warmer.wake();
     }
@@ -860,6 +859,11 @@ impl Persister {
         Persister::new(writer, Some(runtime), confirmed_batch, tick)
     }
 
+    /// Whether a flush is due at `tick` (one interval after the last attempt).
+    fn due(&self, tick: u64, interval: u64) -> bool {
+        tick >= self.last_attempt_tick + interval
+    }
+
     /// The writer's shared status.
     pub fn status(&self) -> &Arc<writer::WriterStatus> {
         self.writer.status()
@@ -925,7 +929,7 @@ pub fn flush(world: &mut World) {
     let tick = world.resource::<SimTick>().0;
     let interval = world.resource::<Tuning>().world.flush_interval_ticks();
     // Most ticks are not due: decide before touching anything.
-    if world.get_resource::<Persister>().is_none_or(|p| tick < p.last_attempt_tick + interval) {
+    if world.get_resource::<Persister>().is_none_or(|p| !p.due(tick, interval)) {
         return;
     }
     collect_now(world);
@@ -1078,8 +1082,8 @@ pub fn final_flush(world: &mut World) {
 
 /// Writes the whole world, as a batch that replaces what the database holds and with the next
 /// batch id, and the trades and combat reports the database did not confirm, to the persister's
-/// spill file ([`spill`]); [`final_flush`] does this when the
-/// database does not confirm the final state. Returns the file; `None` without a persister or
+/// spill file ([`spill`]); [`final_flush`] does this when the database does not confirm the
+/// final state. Returns the file; `None` without a persister or
 /// a spill target.
 pub fn spill_world(world: &mut World) -> Option<Result<std::path::PathBuf, spill::SpillError>> {
     let persister = world.get_resource::<Persister>()?;

@@ -72,8 +72,9 @@ pub struct EncodedBatch {
     /// Ids to delete.
     pub deletes: Vec<i64>,
     /// The first `existing` rows of `ids`..`data` are entities whose rows the writer knows the
-    /// table holds ([`Written`]), so they are updated in place; the others are upserted. Each part is sorted by id. A hint only (a wrong one costs time,
-    /// not correctness), so not kept in a spill file.
+    /// table holds ([`Written`]), so they are updated in place; the others are upserted. Each
+    /// part is sorted by id. A hint only (a wrong one costs time, not correctness), so not kept
+    /// in a spill file.
     #[serde(skip)]
     pub existing: usize,
     /// Written ids.
@@ -115,9 +116,8 @@ fn to_i64(v: u64, what: &str) -> Result<i64, String> {
 
 /// The entity rows the table holds, as far as a writer knows: those it was given at start (a
 /// restored world's) and those it has written since, less those it has deleted. Bounded by
-/// the live entities. Kept sorted: a batch's
-/// sorted ids are looked up in one walk (a hash set's lookups, cache misses in a set of a
-/// whole world's ids, cost ~0.25 µs each).
+/// the live entities. Kept sorted: a batch's sorted ids are looked up in one walk (a hash
+/// set's lookups, cache misses in a set of a whole world's ids, cost ~0.25 µs each).
 #[derive(Debug, Default)]
 pub struct Written(Vec<i64>);
 
@@ -161,7 +161,7 @@ impl Written {
         self.0.extend(add);
     }
 
-    /// Whether `id` was written and not deleted.
+    /// Whether the table holds row `id`, as far as the writer knows.
     pub fn contains(&self, id: i64) -> bool {
         self.0.binary_search(&id).is_ok()
     }
