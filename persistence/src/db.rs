@@ -18,6 +18,45 @@ use sqlx::{ConnectOptions, SqlStr};
 /// How long [`Db::connect`] waits for a database before reporting it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often a slow startup step says it is still waiting ([`Db::patiently`]).
+pub const STEP_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// How long [`Db::patiently`] waits for the database to say who holds the locks.
+const BLOCKERS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `application_name` of the server's Postgres sessions when the URL names none (how
+/// [`Db::blockers`] tells its own sessions from others).
+pub const APPLICATION_NAME: &str = "starforge";
+
+/// A Postgres session holding a lock that the server waits for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blocker {
+    /// Its server process id (what `pg_terminate_backend` takes).
+    pub pid: i32,
+    /// Its `application_name` (empty if it set none).
+    pub application: String,
+    /// `active`, `idle in transaction`, ...
+    pub state: String,
+    /// How long its transaction has been open (0 outside a transaction).
+    pub transaction_secs: f64,
+    /// Its current or last statement (at most 200 characters).
+    pub query: String,
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let application = if self.application.is_empty() { "no application name" } else { &self.application };
+        write!(
+            f,
+            "pid {} ({application}, {}, transaction open {:.0} s, statement `{}`)",
+            self.pid,
+            self.state,
+            self.transaction_secs,
+            self.query.split_whitespace().collect::<Vec<_>>().join(" ")
+        )
+    }
+}
+
 /// The environment variable that selects Postgres (a `postgres://` URL).
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 
@@ -173,6 +212,23 @@ pub enum DbError {
         /// sqlx's message.
         reason: String,
     },
+    /// A startup step (migrations, a spill file, reading the saved world) did not finish within
+    /// the startup limit; what it had done is rolled back with its transaction.
+    #[error(
+        "{backend}: {step} did not finish within {limit:?}{blockers}. Nothing was changed by it; end what holds the \
+         lock (or wait for the database) and start again, or allow more time with --startup-timeout"
+    )]
+    Stalled {
+        /// Which engine.
+        backend: Backend,
+        /// The step.
+        step: &'static str,
+        /// The limit it ran into.
+        limit: Duration,
+        /// Who holds the locks it waited for (`: it waits for pid ...`), or why that is unknown;
+        /// empty when nothing was found.
+        blockers: String,
+    },
     /// A statement failed.
     #[error("{backend}: {what} failed: {reason}")]
     Query {
@@ -239,6 +295,77 @@ impl Db {
         result.map_err(|error| migrate_error(backend, error))
     }
 
+    /// Awaits `step`, a startup step against this database (migrations, a spill file, reading
+    /// the saved world): every [`STEP_REPORT_EVERY`] it takes, a log line says it is still
+    /// waiting and names the sessions holding a lock it waits for ([`Db::blockers`]); after
+    /// `limit` it is given up with [`DbError::Stalled`]. Giving up drops the step mid-way: a
+    /// transaction it had open is never committed (the database rolls it back), so nothing is
+    /// half done.
+    pub async fn patiently<T>(
+        &self,
+        step_name: &'static str,
+        limit: Duration,
+        step: impl Future<Output = T>,
+    ) -> Result<T, DbError> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + limit;
+        let mut step = std::pin::pin!(step);
+        loop {
+            let next = (tokio::time::Instant::now() + STEP_REPORT_EVERY).min(deadline);
+            if let Ok(done) = tokio::time::timeout_at(next, step.as_mut()).await {
+                return Ok(done);
+            }
+            let blockers = match tokio::time::timeout(BLOCKERS_TIMEOUT, self.blockers()).await {
+                Ok(Ok(b)) if b.is_empty() => String::new(),
+                Ok(Ok(b)) => {
+                    format!(": it waits for {}", b.iter().map(Blocker::to_string).collect::<Vec<_>>().join("; "))
+                }
+                Ok(Err(e)) => format!(" (who holds its locks is unknown: {e})"),
+                Err(_) => format!(" (who holds its locks is unknown: no answer within {BLOCKERS_TIMEOUT:?})"),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DbError::Stalled { backend: self.backend(), step: step_name, limit, blockers });
+            }
+            tracing::warn!(
+                "startup: still {step_name} after {} s{blockers} (it gives up after {} s: --startup-timeout)",
+                started.elapsed().as_secs(),
+                limit.as_secs_f64()
+            );
+        }
+    }
+
+    /// The sessions holding a lock that a session of this server (its `application_name`) on
+    /// this database waits for, oldest transaction first. Postgres only: SQLite cannot tell who
+    /// holds its lock (empty; its busy timeout reports a lock held too long as "database is
+    /// locked").
+    pub async fn blockers(&self) -> Result<Vec<Blocker>, DbError> {
+        let Db::Postgres(pool) = self else { return Ok(Vec::new()) };
+        let rows: Vec<(i32, String, String, f64, String)> = sqlx::query_as(
+            "SELECT DISTINCT b.pid, coalesce(b.application_name, ''), coalesce(b.state, ''), \
+                    coalesce(extract(epoch FROM now() - b.xact_start), 0)::float8, left(coalesce(b.query, ''), 200) \
+             FROM pg_stat_activity w \
+             CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid) \
+             JOIN pg_stat_activity b ON b.pid = bp.pid \
+             WHERE w.datname = current_database() \
+               AND w.application_name = current_setting('application_name') \
+               AND w.pid <> pg_backend_pid() \
+             ORDER BY 4 DESC, 1",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(|e| DbError::query(Backend::Postgres, "asking who holds the locks", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(pid, application, state, transaction_secs, query)| Blocker {
+                pid,
+                application,
+                state,
+                transaction_secs,
+                query,
+            })
+            .collect())
+    }
+
     /// Closes every connection of the pool (waits for connections in use to be returned).
     pub async fn close(&self) {
         match self {
@@ -294,8 +421,11 @@ pub(crate) fn pg_location(options: &PgConnectOptions) -> String {
 }
 
 async fn connect_postgres(url: &str, timeout: Duration) -> Result<PgPool, DbError> {
-    let options = PgConnectOptions::from_str(url)
+    let mut options = PgConnectOptions::from_str(url)
         .map_err(|error| DbError::BadUrl { url: redact_url(url), reason: error.to_string() })?;
+    if options.get_application_name().is_none() {
+        options = options.application_name(APPLICATION_NAME);
+    }
     let location = pg_location(&options);
     let backend = Backend::Postgres;
     // One direct attempt first: the pool would retry a refused connection until its timeout

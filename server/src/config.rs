@@ -86,6 +86,11 @@ pub struct ServerConfig {
     /// `starforge.spill` in the working directory with Postgres.
     #[arg(long, value_name = "FILE")]
     pub spill_path: Option<PathBuf>,
+    /// Longest wait for each startup step against the database (migrations, a spill file,
+    /// reading the saved world), in seconds: a step still waiting then stops startup, naming
+    /// the sessions that hold the locks it waits for. A slow step says so every 10 s before.
+    #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_interval)]
+    pub startup_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -126,6 +131,7 @@ impl Default for ServerConfig {
             redis_prefix: String::new(),
             shutdown_timeout: Duration::from_secs(60),
             spill_path: None,
+            startup_timeout: Duration::from_secs(600),
         }
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! Startup ([`open_storage`]): connect (5 s timeout), take the world lock (a second server on
 //! the same database stops here, see `starforge_persistence::lock`), run migrations (a failure
-//! stops startup with the migration's name and reason), read the saved world if there is one.
+//! stops startup with the migration's name and reason), write a spill file the last shutdown
+//! left, read the saved world if there is one. Each step against the database runs under
+//! `--startup-timeout` (`Db::patiently`): a step the database keeps waiting (a lock held by
+//! another session) is reported every 10 s with who holds the lock, and stops startup at
+//! the limit.
 //! Then [`install`] restores that world into the app, or generates one from the seed, and
 //! starts the writer; accounts whose empire was never saved (the server stopped between the account's
 //! creation and the next flush) get their starting empire back under their old id.
@@ -67,18 +71,26 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
     );
     let db = runtime.block_on(Db::connect(&target)).context("cannot open the database")?;
     let lock = runtime.block_on(db.lock_world()).context("cannot open the database")?;
-    runtime.block_on(db.migrate()).context("database migrations failed")?;
+    let limit = config.startup_timeout;
+    runtime
+        .block_on(db.patiently("running migrations", limit, db.migrate()))
+        .and_then(|migrated| migrated)
+        .context("database migrations failed")?;
     let spill = spill_target(config, &target);
-    if let Some(tick) =
-        runtime.block_on(spill::apply_pending(&db, &spill)).context("the last shutdown left a spill file")?
-    {
+    let applied = runtime
+        .block_on(db.patiently("writing the spill file", limit, spill::apply_pending(&db, &spill)))
+        .context("the last shutdown left a spill file")?;
+    if let Some(tick) = applied.context("the last shutdown left a spill file")? {
         warn!(
             tick,
             "the last shutdown could not reach the database: the world it saved in {} is now written to the database",
             spill.path.display()
         );
     }
-    let loaded = runtime.block_on(restore::load(&db)).context("cannot read the saved world")?;
+    let loaded = runtime
+        .block_on(db.patiently("reading the saved world", limit, restore::load(&db)))
+        .context("cannot read the saved world")?
+        .context("cannot read the saved world")?;
     let cache = match config.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {
         None => None,
         Some(url) => {
@@ -138,7 +150,7 @@ pub fn install(
                 "restored the world from {:?} (generation flags such as --seed and --systems are ignored)",
                 storage.target
             );
-            let respawned = reconcile_accounts(world, storage)?;
+            let respawned = reconcile_accounts(world, storage, config.startup_timeout)?;
             // Everything restored counts as "added" at the first collection; the database holds
             // it already, so that collection is dropped now (unless accounts were reconciled:
             // then it is written again with the respawned empires, which is harmless).
@@ -151,7 +163,7 @@ pub fn install(
             generate(world);
             info!("new world generated from seed {}; it is saved at the first flush", config.seed);
             // Accounts without a saved world: the server stopped before its first flush.
-            reconcile_accounts(world, storage)?;
+            reconcile_accounts(world, storage, config.startup_timeout)?;
             (0, world.resource::<SimTick>().0, Written::default())
         }
     };
@@ -171,8 +183,13 @@ pub fn install(
 
 /// Gives every account whose empire is missing from the restored world its starting empire
 /// back, under its old id. Returns how many were recreated.
-fn reconcile_accounts(world: &mut World, storage: &Storage) -> anyhow::Result<usize> {
-    let accounts = storage.runtime.block_on(restore::account_ids(&storage.db)).context("cannot list accounts")?;
+fn reconcile_accounts(world: &mut World, storage: &Storage, limit: std::time::Duration) -> anyhow::Result<usize> {
+    let db = &storage.db;
+    let accounts = storage
+        .runtime
+        .block_on(db.patiently("listing accounts", limit, restore::account_ids(db)))
+        .and_then(|listed| listed)
+        .context("cannot list accounts")?;
     let mut respawned = 0;
     for (id, name) in accounts {
         let id = EntityId(id);

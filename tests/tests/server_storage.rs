@@ -2,6 +2,7 @@
 //! `/health` turns degraded while the database is unreachable and back to ok when it returns,
 //! the writer's gauges are on `/metrics`, and the market ticker and leaderboard reach Redis.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use bevy_app::App;
 use bevy_time::TimeUpdateStrategy;
 use redis::AsyncCommands;
 use starforge_components::prelude::*;
+use starforge_persistence::DbError;
 use starforge_server::accounts::DbAccounts;
 use starforge_server::{build_persistent_app, feed, start_network, storage};
 use starforge_shared::http;
@@ -107,11 +109,90 @@ fn health_follows_the_database_and_the_feed_reaches_redis() {
     drop(proxy);
 }
 
+/// Opens the storage `config` names, waiting while the database is "in use": a previous
+/// server's lock goes with its Postgres session, which ends on its own time.
+fn open(config: &starforge_server::ServerConfig) -> anyhow::Result<storage::Storage> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match storage::open_storage(config) {
+            Ok(storage) => return Ok(storage.expect("not ephemeral")),
+            Err(e)
+                if Instant::now() < deadline
+                    && e.chain().any(|c| matches!(c.downcast_ref(), Some(DbError::InUse { .. }))) =>
+            {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A startup step the database keeps waiting (another session holds a lock on the saved
+/// world's table) stops startup at `--startup-timeout` with an error naming that session, and
+/// changes nothing: once the lock is released the server starts on the same saved world.
+#[test]
+fn a_startup_step_held_up_by_a_lock_stops_startup_naming_the_holder() {
+    use sqlx::{ConnectOptions, Connection};
+    use starforge_persistence::{flush_now, wait_confirmed};
+    let rt = runtime();
+    let Some(pg) = rt.block_on(TestPg::create()) else { return };
+    let starforge_persistence::DbTarget::Postgres(db_url) = pg.target() else { unreachable!() };
+    let config = loopback_config(8, &["--database-url", &db_url, "--startup-timeout", "1"]);
+    // A saved world.
+    let saved = {
+        let mut storage = open(&config).unwrap_or_else(|e| panic!("storage opens: {e:#}"));
+        let mut app = build_persistent_app(&config, Tuning::default(), Some(&mut storage)).expect("app");
+        app.finish();
+        app.cleanup();
+        let batch = flush_now(app.world_mut(), PATIENCE).expect("the batch is queued");
+        wait_confirmed(app.world(), batch, PATIENCE).expect("the batch is confirmed");
+        batch
+    };
+    let count_rows = || -> i64 {
+        let db = starforge_tests::persist::connect(&rt, &pg.target());
+        let starforge_persistence::Db::Postgres(pool) = &db else { unreachable!("a Postgres target") };
+        let n = rt.block_on(sqlx::query_scalar("SELECT count(*) FROM entities").fetch_one(pool)).expect("count");
+        rt.block_on(db.close());
+        n
+    };
+    let rows = count_rows();
+    assert!(rows > 0, "the world is saved");
+
+    // Another session locks the entities table and keeps its transaction open.
+    let options = sqlx::postgres::PgConnectOptions::from_str(&db_url).expect("URL").application_name("lock-holder");
+    let mut holder = rt.block_on(options.connect()).expect("a second session");
+    let pid: i32 = rt.block_on(sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut holder)).expect("pid");
+    let mut tx = rt.block_on(holder.begin()).expect("BEGIN");
+    rt.block_on(sqlx::query("LOCK TABLE entities IN ACCESS EXCLUSIVE MODE").execute(&mut *tx)).expect("LOCK");
+
+    let error = open(&config).err().expect("startup stops while the table is locked");
+    let stalled = error.chain().find_map(|c| match c.downcast_ref() {
+        Some(DbError::Stalled { step, blockers, .. }) => Some((*step, blockers.clone())),
+        _ => None,
+    });
+    let (step, blockers) = stalled.unwrap_or_else(|| panic!("a stalled step: {error:#}"));
+    assert_eq!(step, "reading the saved world", "{error:#}");
+    assert!(
+        blockers.contains(&format!("pid {pid} (lock-holder, idle in transaction"))
+            && blockers.contains("LOCK TABLE entities IN ACCESS EXCLUSIVE MODE"),
+        "the message names the session holding the lock: {error:#}"
+    );
+    assert!(format!("{error:#}").contains("--startup-timeout"), "and says what to do: {error:#}");
+
+    // Released: the same saved world is read, nothing changed.
+    rt.block_on(tx.commit()).expect("COMMIT");
+    let mut storage = open(&config).unwrap_or_else(|e| panic!("storage opens once the lock is gone: {e:#}"));
+    let loaded = storage.loaded.take().expect("the saved world");
+    assert_eq!((loaded.batch, loaded.records.len() as i64), (saved, rows));
+    drop(storage);
+    assert_eq!(count_rows(), rows);
+}
+
 /// After a restart the writer knows which rows the database holds (the restored world's): its
 /// first write updates them in place rather than upserting them (the costlier statement).
 #[test]
 fn a_restarted_server_updates_the_restored_rows_in_place() {
-    use starforge_persistence::{DbError, PendingChanges, Persister, collect_now, flush_now, wait_confirmed};
+    use starforge_persistence::{PendingChanges, Persister, collect_now, flush_now, wait_confirmed};
     let rt = runtime();
     let Some(pg) = rt.block_on(TestPg::create()) else { return };
     let starforge_persistence::DbTarget::Postgres(db_url) = pg.target() else { unreachable!() };
@@ -123,20 +204,7 @@ fn a_restarted_server_updates_the_restored_rows_in_place() {
     // Runs the server for a few ticks, flushes, and stops. Returns the writer's status and the
     // entities of the flush whose rows are in `held` (the rows the database held at the start).
     let run = |held: &[i64]| {
-        // The previous run's lock goes with its Postgres session, which ends on its own time.
-        let deadline = Instant::now() + PATIENCE;
-        let mut storage = loop {
-            match storage::open_storage(&config) {
-                Ok(storage) => break storage.expect("not ephemeral"),
-                Err(e)
-                    if Instant::now() < deadline
-                        && e.chain().any(|c| matches!(c.downcast_ref(), Some(DbError::InUse { .. }))) =>
-                {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(e) => panic!("storage opens: {e:#}"),
-            }
-        };
+        let mut storage = open(&config).unwrap_or_else(|e| panic!("storage opens: {e:#}"));
         let mut app = build_persistent_app(&config, Tuning::default(), Some(&mut storage)).expect("app");
         app.insert_resource(TimeUpdateStrategy::ManualDuration(period));
         app.finish();
