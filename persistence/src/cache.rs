@@ -20,8 +20,8 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use redis::RedisError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Expiry, RedisError};
 use serde::{Deserialize, Serialize};
 
 use crate::db::redact_url;
@@ -37,6 +37,20 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// How long one attempt to open a connection may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A login's lookup in one round trip (a hit used to take two, one per key): `GETEX` of the
+/// name index (`KEYS[1]`), then `GETEX` of the profile key it names (`ARGV[2]` followed by the
+/// id), both with the TTL `ARGV[1]`. Replies nil if the name is not cached, else the id and the
+/// profile JSON (nil if that key is missing); the caller checks both. The profile key is built
+/// inside the script, which a standalone Redis (what the connection is) allows; a Redis Cluster
+/// would need both keys in one slot. Sent as `EVALSHA`, loaded on first use.
+static LOOKUP_BY_NAME: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "local id = redis.call('GETEX', KEYS[1], 'EX', ARGV[1])\n\
+         if not id then return false end\n\
+         return {id, redis.call('GETEX', ARGV[2] .. id, 'EX', ARGV[1])}",
+    )
+});
 
 /// What a login needs of a player, as cached in Redis (JSON, readable by operators).
 ///
@@ -240,6 +254,11 @@ impl RedisCache {
         format!("{}player:profile:{player_id}", self.prefix)
     }
 
+    /// `{prefix}player:profile:` (what [`Self::profile_key`] puts before the id).
+    fn profile_key_prefix(&self) -> String {
+        format!("{}player:profile:", self.prefix)
+    }
+
     /// `{prefix}player:name:{username}`.
     pub fn name_key(&self, username: &str) -> String {
         format!("{}player:name:{username}", self.prefix)
@@ -273,8 +292,9 @@ impl RedisCache {
             .unwrap_or_else(|_| Err(CacheError::Timeout { what: what.to_owned(), after: limit }))
     }
 
-    /// The cached profile of `username`, following the name index to the profile; both keys'
-    /// TTLs are renewed (`GETEX … EX`). `Ok(None)` if either key is missing;
+    /// The cached profile of `username`, following the name index to the profile in one round
+    /// trip ([`LOOKUP_BY_NAME`]); both keys' TTLs are renewed (`GETEX … EX`). `Ok(None)` if
+    /// either key is missing;
     /// [`CacheError::Corrupt`] if a key holds something else than what [`Self::put_profile`]
     /// writes (callers treat that as a miss and overwrite it).
     pub async fn get_profile_by_name(&self, username: &str) -> Result<Option<PlayerProfile>, CacheError> {
@@ -283,24 +303,19 @@ impl RedisCache {
         let mut conn = self.conn.clone();
         let what = format!("looking up {name_key}");
         self.run(&what, async {
-            let id: Option<String> = redis::cmd("GETEX")
-                .arg(&name_key)
-                .arg(Expiry::EX(ttl))
-                .query_async(&mut conn)
+            let found: Option<(String, Option<String>)> = LOOKUP_BY_NAME
+                .key(&name_key)
+                .arg(ttl)
+                .arg(self.profile_key_prefix())
+                .invoke_async(&mut conn)
                 .await
                 .map_err(self.failed(&what))?;
-            let Some(id) = id else { return Ok(None) };
+            let Some((id, json)) = found else { return Ok(None) };
             let player_id: u64 = id.parse().map_err(|_| CacheError::Corrupt {
                 key: name_key.clone(),
                 reason: format!("{:?} is not a player id", truncated(&id)),
             })?;
             let profile_key = self.profile_key(player_id);
-            let json: Option<String> = redis::cmd("GETEX")
-                .arg(&profile_key)
-                .arg(Expiry::EX(ttl))
-                .query_async(&mut conn)
-                .await
-                .map_err(self.failed(&what))?;
             let Some(json) = json else { return Ok(None) };
             let profile: PlayerProfile = serde_json::from_str(&json)
                 .map_err(|e| CacheError::Corrupt { key: profile_key.clone(), reason: format!("not a profile: {e}") })?;

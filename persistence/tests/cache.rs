@@ -61,6 +61,12 @@ async fn a_hit_renews_the_ttl_of_both_keys() {
     }
 
     assert_eq!(cache.get_profile_by_name("Ada").await.expect("lookup"), None, "names are case-sensitive");
+    // The lookup is a script: Redis forgetting it (a restart, `SCRIPT FLUSH`) costs a reload.
+    redis::cmd("SCRIPT").arg("FLUSH").exec_async(&mut redis.conn().await).await.expect("SCRIPT FLUSH");
+    assert_eq!(cache.get_profile_by_name("ada").await.expect("lookup"), Some(ada.clone()));
+    // The name index without its profile is a miss.
+    redis::cmd("DEL").arg(&profile_key).exec_async(&mut redis.conn().await).await.expect("DEL");
+    assert_eq!(cache.get_profile_by_name("ada").await.expect("lookup"), None);
     cache.delete_profile(7, "ada").await.expect("delete");
     assert_eq!(cache.get_profile_by_name("ada").await.expect("lookup"), None);
     assert!(redis.keys().is_empty(), "{:?}", redis.keys());
