@@ -41,13 +41,15 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A login's lookup in one round trip (a hit used to take two, one per key): `GETEX` of the
 /// name index (`KEYS[1]`), then `GETEX` of the profile key it names (`ARGV[2]` followed by the
 /// id), both with the TTL `ARGV[1]`. Replies nil if the name is not cached, else the id and the
-/// profile JSON (nil if that key is missing); the caller checks both. The profile key is built
+/// profile JSON (nil if that key is missing, or not read if the id is not a canonical
+/// decimal); the caller checks both. The profile key is built
 /// inside the script, which a standalone Redis (what the connection is) allows; a Redis Cluster
 /// would need both keys in one slot. Sent as `EVALSHA`, loaded on first use.
 static LOOKUP_BY_NAME: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         "local id = redis.call('GETEX', KEYS[1], 'EX', ARGV[1])\n\
          if not id then return false end\n\
+         if not (id == '0' or string.match(id, '^[1-9]%d*$')) then return {id, false} end\n\
          return {id, redis.call('GETEX', ARGV[2] .. id, 'EX', ARGV[1])}",
     )
 });
@@ -311,10 +313,13 @@ impl RedisCache {
                 .await
                 .map_err(self.failed(&what))?;
             let Some((id, json)) = found else { return Ok(None) };
-            let player_id: u64 = id.parse().map_err(|_| CacheError::Corrupt {
-                key: name_key.clone(),
-                reason: format!("{:?} is not a player id", truncated(&id)),
-            })?;
+            // What `put_profile` writes: the id in decimal, nothing else ("07" and "+7" parse,
+            // but the script did not read the profile under those).
+            let player_id =
+                id.parse::<u64>().ok().filter(|p| p.to_string() == id).ok_or_else(|| CacheError::Corrupt {
+                    key: name_key.clone(),
+                    reason: format!("{:?} is not a player id", truncated(&id)),
+                })?;
             let profile_key = self.profile_key(player_id);
             let Some(json) = json else { return Ok(None) };
             let profile: PlayerProfile = serde_json::from_str(&json)

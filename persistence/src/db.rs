@@ -24,8 +24,9 @@ pub const STEP_REPORT_EVERY: Duration = Duration::from_secs(10);
 /// How long [`Db::patiently`] waits for the database to say who holds the locks.
 const BLOCKERS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The `application_name` of the server's Postgres sessions when the URL names none (how
-/// [`Db::blockers`] tells its own sessions from others).
+/// The `application_name` of the server's Postgres sessions when neither the URL nor
+/// `PGAPPNAME` names one (how [`Db::blockers`] tells its own sessions from others: other
+/// programs given the same name would count as the server's).
 pub const APPLICATION_NAME: &str = "starforge";
 
 /// A Postgres session holding a lock that the server waits for.
@@ -212,11 +213,13 @@ pub enum DbError {
         /// sqlx's message.
         reason: String,
     },
-    /// A startup step (migrations, a spill file, reading the saved world) did not finish within
-    /// the startup limit; what it had done is rolled back with its transaction.
+    /// A startup step (migrations, a spill file, reading the saved world, listing accounts) did
+    /// not finish within the startup limit; its waiting statement was cancelled and the
+    /// transaction it was in rolled back ([`Db::patiently`]).
     #[error(
-        "{backend}: {step} did not finish within {limit:?}{blockers}. Nothing was changed by it; end what holds the \
-         lock (or wait for the database) and start again, or allow more time with --startup-timeout"
+        "{backend}: {step} did not finish within {limit:?}{blockers}. Its waiting statement was cancelled and its \
+         transaction rolled back; end what holds the lock (or wait for the database) and start again, or allow more \
+         time with --startup-timeout"
     )]
     Stalled {
         /// Which engine.
@@ -296,11 +299,16 @@ impl Db {
     }
 
     /// Awaits `step`, a startup step against this database (migrations, a spill file, reading
-    /// the saved world): every [`STEP_REPORT_EVERY`] it takes, a log line says it is still
-    /// waiting and names the sessions holding a lock it waits for ([`Db::blockers`]); after
-    /// `limit` it is given up with [`DbError::Stalled`]. Giving up drops the step mid-way: a
-    /// transaction it had open is never committed (the database rolls it back), so nothing is
-    /// half done.
+    /// the saved world, listing accounts): every [`STEP_REPORT_EVERY`] it takes, a log line
+    /// says it is still waiting and names the sessions holding a lock it waits for
+    /// ([`Db::blockers`]); after `limit` it is given up with [`DbError::Stalled`].
+    ///
+    /// Giving up cancels this server's waiting statements (`pg_cancel_backend`: a backend
+    /// waiting for a lock would not notice its client leaving, and would stay queued for the
+    /// lock, blocking others, until the holder ends), lets the step see the cancellation and
+    /// drops it: the transaction it was in is rolled back. What it committed before stays
+    /// (migrations that finished before the one that waited; a spill file whose write
+    /// committed just at the limit is recognised as held at the next start).
     pub async fn patiently<T>(
         &self,
         step_name: &'static str,
@@ -315,7 +323,13 @@ impl Db {
             if let Ok(done) = tokio::time::timeout_at(next, step.as_mut()).await {
                 return Ok(done);
             }
-            let blockers = match tokio::time::timeout(BLOCKERS_TIMEOUT, self.blockers()).await {
+            // Asking who blocks it, the step keeps going.
+            let ask = tokio::time::timeout(BLOCKERS_TIMEOUT, self.blockers());
+            let asked = tokio::select! {
+                done = step.as_mut() => return Ok(done),
+                asked = ask => asked,
+            };
+            let blockers = match asked {
                 Ok(Ok(b)) if b.is_empty() => String::new(),
                 Ok(Ok(b)) => {
                     format!(": it waits for {}", b.iter().map(Blocker::to_string).collect::<Vec<_>>().join("; "))
@@ -324,6 +338,9 @@ impl Db {
                 Err(_) => format!(" (who holds its locks is unknown: no answer within {BLOCKERS_TIMEOUT:?})"),
             };
             if tokio::time::Instant::now() >= deadline {
+                // A failed cancel changes nothing: the process is about to give up anyway.
+                let _ = tokio::time::timeout(BLOCKERS_TIMEOUT, self.cancel_waiting()).await;
+                let _ = tokio::time::timeout(BLOCKERS_TIMEOUT, step.as_mut()).await;
                 return Err(DbError::Stalled { backend: self.backend(), step: step_name, limit, blockers });
             }
             tracing::warn!(
@@ -332,6 +349,23 @@ impl Db {
                 limit.as_secs_f64()
             );
         }
+    }
+
+    /// Cancels the statements of this server's sessions (its `application_name`) on this
+    /// database that wait for a lock (Postgres; nothing on SQLite).
+    async fn cancel_waiting(&self) -> Result<(), DbError> {
+        let Db::Postgres(pool) = self else { return Ok(()) };
+        sqlx::query(
+            "SELECT pg_cancel_backend(w.pid) FROM pg_stat_activity w \
+             WHERE w.datname = current_database() \
+               AND w.application_name = current_setting('application_name') \
+               AND w.pid <> pg_backend_pid() \
+               AND cardinality(pg_blocking_pids(w.pid)) > 0",
+        )
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| DbError::query(Backend::Postgres, "cancelling the waiting statements", e))
     }
 
     /// The sessions holding a lock that a session of this server (its `application_name`) on

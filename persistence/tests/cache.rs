@@ -238,6 +238,8 @@ async fn garbage_in_redis_is_a_miss_and_is_overwritten() {
     let garbage = [
         (name_key.as_str(), "not an id"),
         (name_key.as_str(), "-7"),
+        (name_key.as_str(), "07"),
+        (name_key.as_str(), "+7"),
         (profile_key.as_str(), "not json {"),
         (profile_key.as_str(), r#"{"player_id":7}"#),
         // Valid JSON of another player under player 7's key.

@@ -87,7 +87,7 @@ pub struct ServerConfig {
     #[arg(long, value_name = "FILE")]
     pub spill_path: Option<PathBuf>,
     /// Longest wait for each startup step against the database (migrations, a spill file,
-    /// reading the saved world), in seconds: a step still waiting then stops startup, naming
+    /// reading the saved world, listing accounts), in seconds: a step still waiting then stops startup, naming
     /// the sessions that hold the locks it waits for. A slow step says so every 10 s before.
     #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_interval)]
     pub startup_timeout: Duration,
