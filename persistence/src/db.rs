@@ -29,6 +29,17 @@ const BLOCKERS_TIMEOUT: Duration = Duration::from_secs(2);
 /// programs given the same name would count as the server's).
 pub const APPLICATION_NAME: &str = "starforge";
 
+/// SQL condition on `pg_stat_activity w`: `w` is another session of this server (its
+/// `application_name`) on this database. Shared by [`Db::blockers`] and the cancellation in
+/// [`Db::patiently`], which must mean the same sessions.
+macro_rules! own_sessions {
+    () => {
+        "w.datname = current_database() \
+         AND w.application_name = current_setting('application_name') \
+         AND w.pid <> pg_backend_pid()"
+    };
+}
+
 /// A Postgres session holding a lock that the server waits for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Blocker {
@@ -355,13 +366,11 @@ impl Db {
     /// database that wait for a lock (Postgres; nothing on SQLite).
     async fn cancel_waiting(&self) -> Result<(), DbError> {
         let Db::Postgres(pool) = self else { return Ok(()) };
-        sqlx::query(
-            "SELECT pg_cancel_backend(w.pid) FROM pg_stat_activity w \
-             WHERE w.datname = current_database() \
-               AND w.application_name = current_setting('application_name') \
-               AND w.pid <> pg_backend_pid() \
-               AND cardinality(pg_blocking_pids(w.pid)) > 0",
-        )
+        sqlx::query(concat!(
+            "SELECT pg_cancel_backend(w.pid) FROM pg_stat_activity w WHERE ",
+            own_sessions!(),
+            " AND cardinality(pg_blocking_pids(w.pid)) > 0"
+        ))
         .execute(pool)
         .await
         .map(drop)
@@ -374,17 +383,16 @@ impl Db {
     /// locked").
     pub async fn blockers(&self) -> Result<Vec<Blocker>, DbError> {
         let Db::Postgres(pool) = self else { return Ok(Vec::new()) };
-        let rows: Vec<(i32, String, String, f64, String)> = sqlx::query_as(
+        let rows: Vec<(i32, String, String, f64, String)> = sqlx::query_as(concat!(
             "SELECT DISTINCT b.pid, coalesce(b.application_name, ''), coalesce(b.state, ''), \
                     coalesce(extract(epoch FROM now() - b.xact_start), 0)::float8, left(coalesce(b.query, ''), 200) \
              FROM pg_stat_activity w \
              CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid) \
              JOIN pg_stat_activity b ON b.pid = bp.pid \
-             WHERE w.datname = current_database() \
-               AND w.application_name = current_setting('application_name') \
-               AND w.pid <> pg_backend_pid() \
-             ORDER BY 4 DESC, 1",
-        )
+             WHERE ",
+            own_sessions!(),
+            " ORDER BY 4 DESC, 1"
+        ))
         .fetch_all(pool)
         .await
         .map_err(|e| DbError::query(Backend::Postgres, "asking who holds the locks", e))?;

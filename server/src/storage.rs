@@ -72,24 +72,18 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
     let db = runtime.block_on(Db::connect(&target)).context("cannot open the database")?;
     let lock = runtime.block_on(db.lock_world()).context("cannot open the database")?;
     let limit = config.startup_timeout;
-    runtime
-        .block_on(db.patiently("running migrations", limit, db.migrate()))
-        .and_then(|migrated| migrated)
-        .context("database migrations failed")?;
+    step(&runtime, &db, limit, "running migrations", db.migrate()).context("database migrations failed")?;
     let spill = spill_target(config, &target);
-    let applied = runtime
-        .block_on(db.patiently("writing the spill file", limit, spill::apply_pending(&db, &spill)))
+    let applied = step(&runtime, &db, limit, "writing the spill file", spill::apply_pending(&db, &spill))
         .context("the last shutdown left a spill file")?;
-    if let Some(tick) = applied.context("the last shutdown left a spill file")? {
+    if let Some(tick) = applied {
         warn!(
             tick,
             "the last shutdown could not reach the database: the world it saved in {} is now written to the database",
             spill.path.display()
         );
     }
-    let loaded = runtime
-        .block_on(db.patiently("reading the saved world", limit, restore::load(&db)))
-        .context("cannot read the saved world")?
+    let loaded = step(&runtime, &db, limit, "reading the saved world", restore::load(&db))
         .context("cannot read the saved world")?;
     let cache = match config.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {
         None => None,
@@ -106,6 +100,21 @@ pub fn open_storage(config: &ServerConfig) -> anyhow::Result<Option<Storage>> {
     };
     let profiles = Arc::new(Profiles::new(db.clone(), cache.clone()));
     Ok(Some(Storage { runtime, db, target, loaded, profiles, cache, lock, spill }))
+}
+
+/// Runs one startup step against `db` under `limit` ([`Db::patiently`]): the step's own error
+/// or the database's stall, as one error.
+fn step<T, E>(
+    runtime: &tokio::runtime::Runtime,
+    db: &Db,
+    limit: std::time::Duration,
+    name: &'static str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    Ok(runtime.block_on(db.patiently(name, limit, work))??)
 }
 
 /// Where the world is spilled at a shutdown the database does not confirm (`--spill-path`; made
@@ -185,10 +194,7 @@ pub fn install(
 /// back, under its old id. Returns how many were recreated.
 fn reconcile_accounts(world: &mut World, storage: &Storage, limit: std::time::Duration) -> anyhow::Result<usize> {
     let db = &storage.db;
-    let accounts = storage
-        .runtime
-        .block_on(db.patiently("listing accounts", limit, restore::account_ids(db)))
-        .and_then(|listed| listed)
+    let accounts = step(&storage.runtime, db, limit, "listing accounts", restore::account_ids(db))
         .context("cannot list accounts")?;
     let mut respawned = 0;
     for (id, name) in accounts {
