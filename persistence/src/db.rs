@@ -80,6 +80,7 @@ const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/postgres/0001_players.sql")),
     (2, "world", include_str!("../migrations/postgres/0002_world.sql")),
     (3, "entities fillfactor", include_str!("../migrations/postgres/0003_entities_fillfactor.sql")),
+    (4, "journal", include_str!("../migrations/postgres/0004_journal.sql")),
 ];
 
 /// SQLite migrations, in version order (`persistence/migrations/sqlite/`); the same versions
@@ -88,6 +89,7 @@ const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/sqlite/0001_players.sql")),
     (2, "world", include_str!("../migrations/sqlite/0002_world.sql")),
     (3, "entities fillfactor", include_str!("../migrations/sqlite/0003_entities_fillfactor.sql")),
+    (4, "journal", include_str!("../migrations/sqlite/0004_journal.sql")),
 ];
 
 /// Which database engine.

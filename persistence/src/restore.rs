@@ -1,6 +1,7 @@
 //! Restore: load the world the database holds and rebuild it in an empty Bevy world.
 //!
-//! [`load`] reads the `world` row and every entity row (ordered by id) and decodes them,
+//! [`load`] reads the `world` row and every entity row (ordered by id; on Postgres from the view
+//! `entities_current`: `entities` with the journal's newest rows) and decodes them,
 //! failing with a message that names the bad row rather than starting from half a world.
 //! [`apply`] inserts the resources (tick, seed, id allocator, ledger, counters, engagements,
 //! galaxy, market with its orders and tickers) and spawns every entity under its old
@@ -71,7 +72,8 @@ pub async fn load(db: &Db) -> Result<Option<LoadedWorld>, RestoreError> {
     let meta: WorldMeta = rows::decode(&meta).map_err(|reason| RowError::World { what: "meta", reason })?;
     let galaxy: Galaxy = rows::decode(&galaxy).map_err(|reason| RowError::World { what: "galaxy", reason })?;
     let rows: Vec<EntityRow> = match db {
-        Db::Postgres(pool) => sqlx::query_as("SELECT id, kind, data FROM entities ORDER BY id")
+        // `entities` overlaid with the journal's newest row per id (see the writer).
+        Db::Postgres(pool) => sqlx::query_as("SELECT id, kind, data FROM entities_current ORDER BY id")
             .fetch_all(pool)
             .await
             .map_err(q("reading entities"))?,

@@ -220,11 +220,14 @@ const SQLITE_CHUNK: usize = 500;
 pub enum Applied {
     /// The database already held this batch or a newer one: nothing changed.
     AlreadyHeld,
-    /// Written; `in_place` of its entity rows were updated in place (Postgres: rows the
-    /// writer knew the table held), the others upserted.
+    /// Written: on Postgres appended to the journal or, with a fold, into `entities` (see
+    /// [`apply_with`]); on SQLite into `entities`.
     Written {
-        /// Entity rows updated in place.
+        /// Entity rows updated in place in `entities` (Postgres, batches written there: rows
+        /// the writer knew the table held), the others upserted.
         in_place: u64,
+        /// Journal rows folded into `entities` by this transaction (0: no fold).
+        folded: u64,
     },
 }
 
@@ -235,70 +238,127 @@ impl Applied {
     }
 }
 
-/// Applies `batch` in one transaction.
+/// Journal rows at which a batch's transaction folds the journal into `entities`
+/// ([`WriterOptions::journal_fold_rows`]'s default). Bounds the journal (and what a restore
+/// reads besides `entities`) to fewer rows than this; in the persistbench world (16,000 rows a
+/// second) a fold every ~12 s.
+pub const JOURNAL_FOLD_ROWS: u64 = 200_000;
+
+/// Applies `batch` in one transaction ([`apply_with`] at [`JOURNAL_FOLD_ROWS`]).
 pub async fn apply(db: &Db, batch: &EncodedBatch) -> Result<Applied, sqlx::Error> {
+    apply_with(db, batch, JOURNAL_FOLD_ROWS).await
+}
+
+/// Applies `batch` in one transaction. On Postgres a batch is appended to the journal, which
+/// the transaction then folds into `entities` if it holds `fold_at` rows or more; a batch of
+/// `fold_at` rows or more, or one that replaces the world, is written into `entities` after a
+/// fold (so `fold_at` 0 means no journal).
+pub async fn apply_with(db: &Db, batch: &EncodedBatch, fold_at: u64) -> Result<Applied, sqlx::Error> {
     match db {
-        Db::Postgres(pool) => apply_pg(pool, batch).await,
+        Db::Postgres(pool) => apply_pg(pool, batch, fold_at).await,
         Db::Sqlite(pool) => apply_sqlite(pool, batch).await,
     }
 }
 
+/// Postgres: a batch that does not replace the world is *appended* to `journal` (its entity
+/// rows, and a row with no data per deleted id): an append costs about a third of an in-place
+/// update of a scattered row (no primary-key lookup, no page pruning; measured 20-40 ms
+/// against 65-110 ms for 16,187 rows, docs/PERFORMANCE.md, issue 4, ninth pass). When the
+/// journal reaches `fold_at` rows with a batch, that batch's transaction also folds the journal
+/// into `entities` ([`fold_pg`]: an entity that changed in every batch since the last fold is
+/// written there once). A batch of `fold_at` rows or more (a whole world, or the changes of an
+/// outage) is not appended but written into `entities` after a fold, as is a batch that
+/// replaces the world. Either way the world the
+/// database holds is `entities` overlaid with the journal's newest row per id (the view
+/// `entities_current`), and it changes only at the commit.
+///
 /// The arrays are unnested in the select list (`SELECT UNNEST($1), UNNEST($2), ..`), not with
 /// `FROM UNNEST($1, $2, ..)`: the `FROM` form is a function scan that first copies every row
 /// into a tuplestore (spilling to a temp file beyond `work_mem`, which a 20,000-row chunk of
-/// ~100-byte records did), while the select-list form streams the rows into the upsert. Both
-/// zip equal-length arrays row by row. Measured on a 236,000-row table, 25,700 scattered rows
-/// per transaction: upsert 5-10 % faster (docs/PERFORMANCE.md, issue 4).
-async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<Applied, sqlx::Error> {
+/// ~100-byte records did), while the select-list form streams the rows into the statement.
+/// Both zip equal-length arrays row by row. Measured on a 236,000-row table, 25,700 scattered
+/// rows per transaction: upsert 5-10 % faster (docs/PERFORMANCE.md, issue 4).
+async fn apply_pg(pool: &PgPool, b: &EncodedBatch, fold_at: u64) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let stored: Option<i64> =
-        sqlx::query_scalar("SELECT batch FROM world WHERE id = 1 FOR UPDATE").fetch_optional(&mut *tx).await?;
-    if stored.is_some_and(|s| s >= b.id) {
+    let stored: Option<(i64, i64)> = sqlx::query_as("SELECT batch, journal_rows FROM world WHERE id = 1 FOR UPDATE")
+        .fetch_optional(&mut *tx)
+        .await?;
+    if stored.is_some_and(|(s, _)| s >= b.id) {
         tx.rollback().await?;
         return Ok(Applied::AlreadyHeld);
     }
-    if b.replace {
-        // Only the rows the batch does not hold: the others are updated in place below (a
-        // `DELETE` of every row and an insert would leave the whole table as dead rows).
-        sqlx::query(
-            "DELETE FROM entities e WHERE NOT EXISTS (SELECT 1 FROM UNNEST($1::int8[]) AS k(id) WHERE k.id = e.id)",
-        )
-        .bind(&b.ids)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if !b.deletes.is_empty() {
-        sqlx::query("DELETE FROM entities WHERE id = ANY($1)").bind(&b.deletes).execute(&mut *tx).await?;
-    }
-    let mut in_place = 0;
-    for (part, existing) in [(0..b.existing, true), (b.existing..b.ids.len(), false)] {
-        let mut start = part.start;
-        while start < part.end {
-            let end = (start + PG_CHUNK).min(part.end);
-            in_place += write_entities_pg(&mut tx, b, start..end, existing).await?;
-            start = end;
+    let mut journal = stored.map_or(0, |(_, j)| u64::try_from(j).unwrap_or(0));
+    let (mut in_place, mut folded) = (0, 0);
+    let rows = (b.ids.len() + b.deletes.len()) as u64;
+    if b.replace || rows >= fold_at {
+        // Straight into `entities`, after the journal (older) is folded there. Folded even if
+        // the count says it is empty: rows left in it would hide the newer ones written here.
+        folded = fold_pg(&mut tx).await?;
+        journal = 0;
+        if b.replace {
+            // Only the rows the batch does not hold: the others are updated in place below (a
+            // `DELETE` of every row and an insert would leave the whole table as dead rows).
+            sqlx::query(
+                "DELETE FROM entities e WHERE NOT EXISTS \
+                 (SELECT 1 FROM UNNEST($1::int8[]) AS k(id) WHERE k.id = e.id)",
+            )
+            .bind(&b.ids)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !b.deletes.is_empty() {
+            sqlx::query("DELETE FROM entities WHERE id = ANY($1)").bind(&b.deletes).execute(&mut *tx).await?;
+        }
+        for (part, existing) in [(0..b.existing, true), (b.existing..b.ids.len(), false)] {
+            for range in chunks(part) {
+                in_place += write_entities_pg(&mut tx, b, range, existing).await?;
+            }
+        }
+    } else {
+        for range in chunks(0..b.ids.len()) {
+            sqlx::query(
+                "INSERT INTO journal (batch, id, kind, owner, data) \
+                 SELECT $1, UNNEST($2::int8[]), UNNEST($3::int2[]), UNNEST($4::int8[]), UNNEST($5::bytea[])",
+            )
+            .bind(b.id)
+            .bind(&b.ids[range.clone()])
+            .bind(&b.kinds[range.clone()])
+            .bind(&b.owners[range.clone()])
+            .bind(&b.data[range])
+            .execute(&mut *tx)
+            .await?;
+        }
+        for range in chunks(0..b.deletes.len()) {
+            sqlx::query("INSERT INTO journal (batch, id) SELECT $1, UNNEST($2::int8[])")
+                .bind(b.id)
+                .bind(&b.deletes[range])
+                .execute(&mut *tx)
+                .await?;
+        }
+        journal += rows;
+        if journal >= fold_at {
+            folded = fold_pg(&mut tx).await?;
+            journal = 0;
         }
     }
-    let mut start = 0;
-    while start < b.h_tick.len() {
-        let end = (start + PG_CHUNK).min(b.h_tick.len());
+    for range in chunks(0..b.h_tick.len()) {
         sqlx::query(
             "INSERT INTO history (tick, kind, seq, data) \
              SELECT UNNEST($1::int8[]), UNNEST($2::int2[]), UNNEST($3::int4[]), UNNEST($4::bytea[]) \
              ON CONFLICT DO NOTHING",
         )
-        .bind(&b.h_tick[start..end])
-        .bind(&b.h_kind[start..end])
-        .bind(&b.h_seq[start..end])
-        .bind(&b.h_data[start..end])
+        .bind(&b.h_tick[range.clone()])
+        .bind(&b.h_kind[range.clone()])
+        .bind(&b.h_seq[range.clone()])
+        .bind(&b.h_data[range])
         .execute(&mut *tx)
         .await?;
-        start = end;
     }
     sqlx::query(
-        "INSERT INTO world (id, format, batch, tick, meta, galaxy) VALUES (1, $1, $2, $3, $4, $5) \
+        "INSERT INTO world (id, format, batch, tick, meta, galaxy, journal_rows) VALUES (1, $1, $2, $3, $4, $5, $7) \
          ON CONFLICT (id) DO UPDATE SET format = EXCLUDED.format, batch = EXCLUDED.batch, tick = EXCLUDED.tick, \
-         meta = EXCLUDED.meta, galaxy = CASE WHEN $6 THEN EXCLUDED.galaxy ELSE world.galaxy END, saved_at = now()",
+         meta = EXCLUDED.meta, galaxy = CASE WHEN $6 THEN EXCLUDED.galaxy ELSE world.galaxy END, \
+         journal_rows = EXCLUDED.journal_rows, saved_at = now()",
     )
     .bind(FORMAT)
     .bind(b.id)
@@ -306,10 +366,51 @@ async fn apply_pg(pool: &PgPool, b: &EncodedBatch) -> Result<Applied, sqlx::Erro
     .bind(&b.meta)
     .bind(b.galaxy.as_deref().unwrap_or_default())
     .bind(b.galaxy.is_some())
+    .bind(i64::try_from(journal).unwrap_or(i64::MAX))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Applied::Written { in_place })
+    Ok(Applied::Written { in_place, folded })
+}
+
+/// `range` in pieces of at most [`PG_CHUNK`] rows (none if it is empty).
+fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range<usize>> {
+    range.clone().step_by(PG_CHUNK).map(move |start| start..(start + PG_CHUNK).min(range.end))
+}
+
+/// Folds the journal into `entities` inside the caller's transaction: for each id, its newest
+/// journal row replaces the entity's row (an `UPDATE` in place, an `INSERT` for an entity new
+/// since the last fold), or deletes it if the entity was despawned; then the journal is
+/// emptied. Returns the journal rows folded.
+///
+/// The newest rows are sorted once (in memory: `work_mem` is raised for the transaction; a
+/// 200,000-row journal is ~25 MB) into a temporary table dropped at the commit, which the
+/// three statements read. The `UPDATE` probes the primary key once per row (a nested loop:
+/// see `write_entities_pg`), cheaper than an upsert of rows that exist. `TRUNCATE` rather
+/// than `DELETE`: no dead rows to vacuum. It locks the journal until the commit; only this
+/// writer writes it.
+pub async fn fold_pg(tx: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM journal").fetch_one(&mut *tx).await?;
+    if rows == 0 {
+        return Ok(0);
+    }
+    sqlx::raw_sql(
+        "SET LOCAL work_mem = '64MB'; \
+         CREATE TEMPORARY TABLE fold_newest ON COMMIT DROP AS \
+             SELECT DISTINCT ON (id) id, kind, owner, data FROM journal ORDER BY id, batch DESC; \
+         DELETE FROM entities e USING fold_newest n WHERE e.id = n.id AND n.data IS NULL; \
+         SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off; \
+         UPDATE entities e SET kind = n.kind, owner = n.owner, data = n.data \
+             FROM fold_newest n WHERE e.id = n.id AND n.data IS NOT NULL; \
+         INSERT INTO entities (id, kind, owner, data) \
+             SELECT id, kind, owner, data FROM fold_newest n \
+             WHERE n.data IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entities e WHERE e.id = n.id); \
+         DROP TABLE fold_newest; \
+         TRUNCATE journal",
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(rows as u64)
 }
 
 /// Writes the entity rows `range` of `b`: an `UPDATE` if they are `existing` rows (see
@@ -440,7 +541,7 @@ async fn apply_sqlite(pool: &SqlitePool, b: &EncodedBatch) -> Result<Applied, sq
     .await?;
     tx.commit().await?;
     // SQLite has no row lock to save: every row is upserted.
-    Ok(Applied::Written { in_place: 0 })
+    Ok(Applied::Written { in_place: 0, folded: 0 })
 }
 
 /// Whether retrying `error` later may succeed without anyone changing anything: the database
@@ -483,6 +584,9 @@ pub struct WriterOptions {
     /// One attempt (the whole transaction) taking longer than this counts as a transient
     /// failure (a stalled connection never answers).
     pub attempt_timeout: Duration,
+    /// Postgres: journal rows at which a batch's transaction folds the journal into
+    /// `entities` ([`apply_with`]; default [`JOURNAL_FOLD_ROWS`]).
+    pub journal_fold_rows: u64,
 }
 
 impl Default for WriterOptions {
@@ -493,6 +597,7 @@ impl Default for WriterOptions {
             backoff_max: Duration::from_secs(5),
             failed_retry: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(60),
+            journal_fold_rows: JOURNAL_FOLD_ROWS,
         }
     }
 }
@@ -535,9 +640,13 @@ pub struct StatusSnapshot {
     pub batches: u64,
     /// Rows written by this writer.
     pub rows: u64,
-    /// Of those, entity rows updated in place (Postgres: rows it knew the table held; the
-    /// others are upserts, which cost more).
+    /// Of those, entity rows updated in place (Postgres, batches that replace the world: rows
+    /// it knew the table held; the others are upserts, which cost more).
     pub rows_in_place: u64,
+    /// Journal folds (Postgres; see [`apply_with`]).
+    pub folds: u64,
+    /// Journal rows folded into `entities`.
+    pub rows_folded: u64,
     /// Record bytes written by this writer.
     pub bytes: u64,
     /// Failed attempts (transient or not).
@@ -556,6 +665,8 @@ impl WriterStatus {
                 batches: 0,
                 rows: 0,
                 rows_in_place: 0,
+                folds: 0,
+                rows_folded: 0,
                 bytes: 0,
                 failures: 0,
                 last_flush_ms: 0.0,
@@ -585,8 +696,10 @@ pub struct Confirmation {
     pub rows: usize,
     /// Time from the first attempt's start to the commit (includes retries).
     pub elapsed: Duration,
-    /// Duration of the successful transaction alone.
+    /// Duration of the successful transaction alone (a journal fold included).
     pub transaction: Duration,
+    /// Journal rows the transaction folded into `entities` (0: no fold).
+    pub folded: u64,
 }
 
 /// The simulation's handle on the writer task.
@@ -707,7 +820,9 @@ async fn run(
         let mut attempts = 0u32;
         loop {
             let start = Instant::now();
-            let result = tokio::time::timeout(options.attempt_timeout, apply(&db, &encoded)).await;
+            let result =
+                tokio::time::timeout(options.attempt_timeout, apply_with(&db, &encoded, options.journal_fold_rows))
+                    .await;
             let (error, transient) = match result {
                 Ok(Ok(applied)) => {
                     let transaction = start.elapsed();
@@ -720,10 +835,12 @@ async fn run(
                         s.state = WriterState::Healthy;
                         s.confirmed_batch = batch_id;
                         s.confirmed_tick = batch_tick;
-                        if let Applied::Written { in_place } = applied {
+                        if let Applied::Written { in_place, folded } = applied {
                             s.batches += 1;
                             s.rows += rows as u64;
                             s.rows_in_place += in_place;
+                            s.folds += u64::from(folded > 0);
+                            s.rows_folded += folded;
                             s.bytes += encoded.bytes() as u64;
                         }
                         s.last_flush_ms = transaction.as_secs_f64() * 1000.0;
@@ -734,6 +851,10 @@ async fn run(
                         rows,
                         elapsed: first_attempt.elapsed(),
                         transaction,
+                        folded: match applied {
+                            Applied::Written { folded, .. } => folded,
+                            Applied::AlreadyHeld => 0,
+                        },
                     });
                     break;
                 }

@@ -179,7 +179,7 @@ pub fn install(
     let mut persister = Persister::start_restored(
         storage.runtime.clone(),
         storage.db.clone(),
-        WriterOptions::default(),
+        WriterOptions { journal_fold_rows: config.journal_fold_rows, ..WriterOptions::default() },
         batch,
         tick,
         written,
@@ -280,8 +280,21 @@ pub fn report(
     m.set_gauge(
         "starforge_persist_rows_in_place_total",
         "counter",
-        "Entity rows updated in place (Postgres: rows the writer knew the table held; the others are upserts).",
+        "Entity rows updated in place (Postgres, whole-world batches: rows the writer knew the table held; the \
+         others are upserts).",
         status.rows_in_place as f64,
+    );
+    m.set_gauge(
+        "starforge_persist_journal_folds_total",
+        "counter",
+        "Postgres: folds of the journal into the entities table.",
+        status.folds as f64,
+    );
+    m.set_gauge(
+        "starforge_persist_journal_rows_folded_total",
+        "counter",
+        "Postgres: journal rows folded into the entities table.",
+        status.rows_folded as f64,
     );
     m.set_gauge("starforge_persist_batches_total", "counter", "Batches (transactions) written.", status.batches as f64);
     m.set_gauge("starforge_persist_failures_total", "counter", "Failed write attempts.", status.failures as f64);

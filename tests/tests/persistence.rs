@@ -204,53 +204,137 @@ fn rows_the_writer_wrote_before_are_encoded_first() {
     assert!(!written.contains(half.ids[0]) && written.contains(half.ids[1]));
 }
 
-/// Rows the writer believes the table holds are updated in place; if some are gone (removed
-/// behind the writer's back), they are written anyway: the table ends up equal to the batch.
+/// A row of `entities` (or of the view `entities_current`): id, kind, owner, data.
+type Row = (i64, i16, Option<i64>, Vec<u8>);
+
+/// An encoded batch of kind-3 rows `ids`, owner `id * 10`, data `[tag, id]`.
+fn fake_batch(id: i64, replace: bool, existing: usize, ids: &[i64], deletes: &[i64], tag: u8) -> writer::EncodedBatch {
+    writer::EncodedBatch {
+        id,
+        tick: id,
+        replace,
+        existing,
+        ids: ids.to_vec(),
+        kinds: vec![3; ids.len()],
+        owners: ids.iter().map(|i| Some(i * 10)).collect(),
+        data: ids.iter().map(|i| vec![tag, *i as u8]).collect(),
+        deletes: deletes.to_vec(),
+        ..writer::EncodedBatch::default()
+    }
+}
+
+/// The rows [`fake_batch`] writes for `ids` with `tag`.
+fn fake_rows(ids: &[i64], tag: u8) -> Vec<Row> {
+    ids.iter().map(|i| (*i, 3, Some(i * 10), vec![tag, *i as u8])).collect()
+}
+
+/// Reads `table` (`entities` or `entities_current`) in id order.
+fn read_rows(rt: &tokio::runtime::Runtime, pool: &sqlx::PgPool, table: &str) -> Vec<Row> {
+    let sql = format!("SELECT id, kind, owner, data FROM {table} ORDER BY id");
+    rt.block_on(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).fetch_all(pool)).expect("read the table")
+}
+
+/// A batch that replaces the world updates in place the rows the writer believes the table
+/// holds; if some are gone (removed behind the writer's back), they are written anyway: the
+/// table ends up equal to the batch.
 #[test]
 fn postgres_writes_rows_the_writer_thought_present_but_gone() {
     let rt = runtime();
     let Some(pg) = rt.block_on(TestPg::create()) else { return };
     let db = connect(&rt, &pg.target());
     let Db::Postgres(pool) = &db else { unreachable!("a Postgres target") };
-    let batch = |id: i64, existing: usize, ids: &[i64], tag: u8| writer::EncodedBatch {
-        id,
-        tick: id,
-        existing,
-        ids: ids.to_vec(),
-        kinds: vec![3; ids.len()],
-        owners: ids.iter().map(|i| Some(i * 10)).collect(),
-        data: ids.iter().map(|i| vec![tag, *i as u8]).collect(),
-        ..writer::EncodedBatch::default()
-    };
-    let table = || {
-        rt.block_on(
-            sqlx::query_as::<_, (i64, i16, Option<i64>, Vec<u8>)>(
-                "SELECT id, kind, owner, data FROM entities ORDER BY id",
-            )
-            .fetch_all(pool),
-        )
-        .expect("read the table")
-    };
-    let expect = |ids: &[i64], tag: u8| -> Vec<(i64, i16, Option<i64>, Vec<u8>)> {
-        ids.iter().map(|i| (*i, 3, Some(i * 10), vec![tag, *i as u8])).collect()
-    };
+    let table = || read_rows(&rt, pool, "entities");
     let apply = |b: writer::EncodedBatch| rt.block_on(writer::apply(&db, &b)).expect("applied");
-    assert_eq!(apply(batch(1, 0, &[1, 2, 3], 1)), Applied::Written { in_place: 0 });
-    assert_eq!(table(), expect(&[1, 2, 3], 1));
+    let replace = |id: i64, existing: usize, ids: &[i64], tag: u8| fake_batch(id, true, existing, ids, &[], tag);
+    assert_eq!(apply(replace(1, 0, &[1, 2, 3], 1)), Applied::Written { in_place: 0, folded: 0 });
+    assert_eq!(table(), fake_rows(&[1, 2, 3], 1));
     // All three believed present: updated in place.
-    assert_eq!(apply(batch(2, 3, &[1, 2, 3], 2)), Applied::Written { in_place: 3 });
-    assert_eq!(table(), expect(&[1, 2, 3], 2));
+    assert_eq!(apply(replace(2, 3, &[1, 2, 3], 2)), Applied::Written { in_place: 3, folded: 0 });
+    assert_eq!(table(), fake_rows(&[1, 2, 3], 2));
     // An operator removes row 2; the writer still believes it present: all three upserted.
     rt.block_on(sqlx::query("DELETE FROM entities WHERE id = 2").execute(pool)).expect("delete");
-    assert_eq!(apply(batch(3, 3, &[1, 2, 3], 3)), Applied::Written { in_place: 0 });
-    assert_eq!(table(), expect(&[1, 2, 3], 3), "row 2 written again");
-    // Present and new rows in one batch (the new part sorted after the present one).
-    assert_eq!(apply(batch(4, 2, &[1, 3, 4, 5], 4)), Applied::Written { in_place: 2 });
+    assert_eq!(apply(replace(3, 3, &[1, 2, 3], 3)), Applied::Written { in_place: 0, folded: 0 });
+    assert_eq!(table(), fake_rows(&[1, 2, 3], 3), "row 2 written again");
+    // Present and new rows in one batch (the new part sorted after the present one); row 2,
+    // not in this whole world, is deleted.
+    assert_eq!(apply(replace(4, 2, &[1, 3, 4, 5], 4)), Applied::Written { in_place: 2, folded: 0 });
     // Another payload under the same batch id (a replay): the database holds that batch already
     // and nothing changes (the table below still holds batch 4's rows).
-    assert_eq!(apply(batch(4, 2, &[1, 3, 4, 5], 5)), Applied::AlreadyHeld);
-    let mut want = expect(&[1, 3, 4, 5], 4);
-    want.insert(1, (2, 3, Some(20), vec![3, 2]));
-    assert_eq!(table(), want);
+    assert_eq!(apply(replace(4, 2, &[1, 3, 4, 5], 5)), Applied::AlreadyHeld);
+    assert_eq!(table(), fake_rows(&[1, 3, 4, 5], 4));
+    rt.block_on(db.close());
+}
+
+/// Postgres: batches that do not replace the world are appended to the journal; the world the
+/// database holds (`entities_current`, what a restore reads) is `entities` with the journal's
+/// newest row per id, deletions included; a fold writes that into `entities` and empties the
+/// journal, changing nothing in the view; a replacing batch folds first.
+#[test]
+fn postgres_journal_holds_the_newest_rows_and_folds_into_entities() {
+    let rt = runtime();
+    let Some(pg) = rt.block_on(TestPg::create()) else { return };
+    let db = connect(&rt, &pg.target());
+    let Db::Postgres(pool) = &db else { unreachable!("a Postgres target") };
+    let rows = |table: &str| read_rows(&rt, pool, table);
+    let journal_rows = || -> (i64, i64) {
+        rt.block_on(
+            sqlx::query_as("SELECT (SELECT count(*) FROM journal), journal_rows FROM world WHERE id = 1")
+                .fetch_one(pool),
+        )
+        .expect("journal size")
+    };
+    const FOLD_AT: u64 = 6;
+    let apply = |b: writer::EncodedBatch| rt.block_on(writer::apply_with(&db, &b, FOLD_AT)).expect("applied");
+    let want = |changes: &[(&[i64], u8)], gone: &[i64]| -> Vec<Row> {
+        let mut all: std::collections::BTreeMap<i64, Row> = std::collections::BTreeMap::new();
+        for (ids, tag) in changes {
+            all.extend(fake_rows(ids, *tag).into_iter().map(|r| (r.0, r)));
+        }
+        for id in gone {
+            all.remove(id);
+        }
+        all.into_values().collect()
+    };
+
+    // The first, whole world: straight into `entities`.
+    assert_eq!(apply(fake_batch(1, true, 0, &[1, 2, 3], &[], 1)), Applied::Written { in_place: 0, folded: 0 });
+    assert_eq!(rows("entities"), fake_rows(&[1, 2, 3], 1));
+    assert_eq!(journal_rows(), (0, 0));
+    // Changes: 1 updated, 4 new, 3 deleted. `entities` is untouched; the view shows them.
+    assert_eq!(apply(fake_batch(2, false, 1, &[1, 4], &[3], 2)), Applied::Written { in_place: 0, folded: 0 });
+    assert_eq!(rows("entities"), fake_rows(&[1, 2, 3], 1));
+    assert_eq!(journal_rows(), (3, 3));
+    let after_2 = want(&[(&[1, 2, 3], 1), (&[1, 4], 2)], &[3]);
+    assert_eq!(rows("entities_current"), after_2);
+    // A replay changes nothing.
+    assert_eq!(apply(fake_batch(2, false, 0, &[2], &[], 9)), Applied::AlreadyHeld);
+    assert_eq!((rows("entities_current"), journal_rows()), (after_2.clone(), (3, 3)));
+    // 1 again (its newest row wins), 2 deleted: 5 journal rows, no fold yet.
+    apply(fake_batch(3, false, 1, &[1], &[2], 3));
+    let after_3 = want(&[(&[1, 2, 3], 1), (&[1, 4], 2), (&[1], 3)], &[3, 2]);
+    assert_eq!((rows("entities_current"), journal_rows()), (after_3.clone(), (5, 5)));
+    // With this batch the journal reaches `FOLD_AT`: its transaction folds all seven rows into
+    // `entities`.
+    assert_eq!(apply(fake_batch(4, false, 1, &[1, 5], &[], 4)), Applied::Written { in_place: 0, folded: 7 });
+    let after_4 = want(&[(&[1, 2, 3], 1), (&[1, 4], 2), (&[1], 3), (&[1, 5], 4)], &[3, 2]);
+    assert_eq!(rows("entities"), after_4, "folded: newest rows written, deleted ones gone");
+    assert_eq!((rows("entities_current"), journal_rows()), (after_4.clone(), (0, 0)));
+    // A batch of `FOLD_AT` rows or more goes straight into `entities` (updating in place the two
+    // rows the writer knows it holds), after what the journal holds is folded.
+    apply(fake_batch(5, false, 0, &[6], &[4], 5));
+    assert_eq!(journal_rows(), (2, 2));
+    assert_eq!(
+        apply(fake_batch(6, false, 2, &[1, 5, 7, 8, 9, 10], &[], 6)),
+        Applied::Written { in_place: 2, folded: 2 }
+    );
+    let after_6 = want(&[(&[1, 5], 4), (&[6], 5), (&[1, 5, 7, 8, 9, 10], 6)], &[]);
+    assert_eq!(rows("entities"), after_6);
+    assert_eq!((rows("entities_current"), journal_rows()), (after_6.clone(), (0, 0)));
+    // A replacing batch folds what the journal holds first, then replaces the world.
+    apply(fake_batch(7, false, 0, &[11], &[6], 7));
+    assert_eq!(journal_rows(), (2, 2));
+    assert_eq!(apply(fake_batch(8, true, 0, &[1, 11, 12], &[], 8)), Applied::Written { in_place: 0, folded: 2 });
+    assert_eq!(rows("entities"), fake_rows(&[1, 11, 12], 8));
+    assert_eq!((rows("entities_current"), journal_rows()), (fake_rows(&[1, 11, 12], 8), (0, 0)));
     rt.block_on(db.close());
 }

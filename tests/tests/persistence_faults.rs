@@ -41,6 +41,9 @@ fn quick_options(queue: usize, attempt_timeout: Duration) -> WriterOptions {
         backoff_max: Duration::from_millis(200),
         failed_retry: Duration::from_millis(50),
         attempt_timeout,
+        // These small worlds' batches (~700 rows) go to the journal, folded every few batches:
+        // outages also hit appends and folds.
+        journal_fold_rows: 2_000,
     }
 }
 
@@ -210,6 +213,7 @@ fn outage_then_recovery(outage: Outage) {
     let after = status(&app);
     assert_eq!(after.state, WriterState::Healthy);
     assert!(after.failures >= during.failures, "{after:?}");
+    assert!(after.folds > 0, "batches went to the journal and were folded: {after:?}");
     assert_database_equals_world(&rt, &pg, &mut app);
     rt.block_on(db.close());
 }
@@ -263,6 +267,8 @@ fn a_refusing_database_halts_the_simulation_until_it_is_fixed() {
         "CREATE FUNCTION refuse_writes() RETURNS trigger LANGUAGE plpgsql AS \
          $$ BEGIN RAISE EXCEPTION 'disk policy: no writes'; END $$; \
          CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON entities \
+         FOR EACH ROW EXECUTE FUNCTION refuse_writes(); \
+         CREATE TRIGGER refuse_writes BEFORE INSERT ON journal \
          FOR EACH ROW EXECUTE FUNCTION refuse_writes();",
     );
     // The next periodic flush fails; the frame after the writer reports it pauses time.
@@ -285,7 +291,11 @@ fn a_refusing_database_halts_the_simulation_until_it_is_fixed() {
     assert_eq!(still.confirmed_batch, before.confirmed_batch);
 
     // The operator fixes the database: the writer succeeds, time resumes by itself.
-    execute(&rt, &pg, "DROP TRIGGER refuse_writes ON entities; DROP FUNCTION refuse_writes();");
+    execute(
+        &rt,
+        &pg,
+        "DROP TRIGGER refuse_writes ON entities; DROP TRIGGER refuse_writes ON journal; DROP FUNCTION refuse_writes();",
+    );
     until(&mut app, "the simulation resumes", App::update, |app| !paused(app));
     let recovered = status(&app);
     assert_eq!(recovered.state, WriterState::Healthy);
