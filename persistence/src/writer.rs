@@ -4,9 +4,12 @@
 //! first ([`Writer::reserve`]; with the queue full, the changes stay pending and newer ones are
 //! merged into them). The task, on the persistence
 //! tokio runtime, encodes the batch once ([`EncodedBatch`]) and applies it in one transaction
-//! with set-based statements: Postgres `UNNEST` arrays, SQLite multi-row `VALUES`; rows keyed by
-//! `EntityId` (on Postgres an `UPDATE` of the rows the writer knows the table holds, an upsert
-//! of the others; idempotent either way), deletes for despawned entities, history appended with
+//! with set-based statements: Postgres `UNNEST` arrays, SQLite multi-row `VALUES`. On Postgres
+//! a batch's entity rows (and a row without data per despawned entity) are appended to the
+//! journal, which is folded into `entities` (keyed by `EntityId`) every `journal_fold_rows`
+//! rows; a batch that large, or one replacing the world, is written into `entities` after a
+//! fold: an `UPDATE` of the rows the writer knows the table holds, an upsert of the others (see
+//! [`apply_with`]). SQLite: upserts and deletes keyed by `EntityId`. History is appended with
 //! `ON CONFLICT DO NOTHING`. The `world` row records the batch id; a batch whose id is not newer
 //! than the stored one is skipped, so re-applying one after an ambiguous failure (a lost
 //! `COMMIT` acknowledgement) changes nothing. Each applied batch is confirmed by id.
@@ -381,36 +384,66 @@ fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range
 /// Folds the journal into `entities` inside the caller's transaction: for each id, its newest
 /// journal row replaces the entity's row (an `UPDATE` in place, an `INSERT` for an entity new
 /// since the last fold), or deletes it if the entity was despawned; then the journal is
-/// emptied. Returns the journal rows folded.
+/// emptied. Returns the journal rows folded. Settings it changes for the statement are reset
+/// before it returns (the rest of the transaction plans as usual).
 ///
-/// The newest rows are sorted once (in memory: `work_mem` is raised for the transaction; a
-/// 200,000-row journal is ~25 MB) into a temporary table dropped at the commit, which the
-/// three statements read. The `UPDATE` probes the primary key once per row (a nested loop:
-/// see `write_entities_pg`), cheaper than an upsert of rows that exist. `TRUNCATE` rather
-/// than `DELETE`: no dead rows to vacuum. It locks the journal until the commit; only this
-/// writer writes it.
+/// One statement: the newest rows are sorted once (in memory: `work_mem` is raised; a
+/// 200,000-row journal is ~25 MB) into a materialized CTE that the delete, the update and the
+/// insert read; they see the same snapshot, so the insert's `NOT EXISTS` finds exactly the
+/// entities new since the last fold. Joins are nested loops probing the primary key once per
+/// row (see `write_entities_pg`). Then the journal is emptied by `TRUNCATE` (no dead rows to
+/// vacuum), which needs the journal to itself: if a reader holds it (a `pg_dump` in progress,
+/// a long query on `entities_current`) for more than 200 ms, by `DELETE` instead, so a fold
+/// never waits on a backup.
 pub async fn fold_pg(tx: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM journal").fetch_one(&mut *tx).await?;
     if rows == 0 {
         return Ok(0);
     }
     sqlx::raw_sql(
-        "SET LOCAL work_mem = '64MB'; \
-         CREATE TEMPORARY TABLE fold_newest ON COMMIT DROP AS \
-             SELECT DISTINCT ON (id) id, kind, owner, data FROM journal ORDER BY id, batch DESC; \
-         DELETE FROM entities e USING fold_newest n WHERE e.id = n.id AND n.data IS NULL; \
-         SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off; \
-         UPDATE entities e SET kind = n.kind, owner = n.owner, data = n.data \
-             FROM fold_newest n WHERE e.id = n.id AND n.data IS NOT NULL; \
+        "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off; \
+         WITH newest AS MATERIALIZED \
+                 (SELECT DISTINCT ON (id) id, kind, owner, data FROM journal ORDER BY id, batch DESC), \
+             gone AS (DELETE FROM entities e USING newest n WHERE n.data IS NULL AND e.id = n.id), \
+             updated AS (UPDATE entities e SET kind = n.kind, owner = n.owner, data = n.data \
+                         FROM newest n WHERE n.data IS NOT NULL AND e.id = n.id) \
          INSERT INTO entities (id, kind, owner, data) \
-             SELECT id, kind, owner, data FROM fold_newest n \
+             SELECT id, kind, owner, data FROM newest n \
              WHERE n.data IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entities e WHERE e.id = n.id); \
-         DROP TABLE fold_newest; \
-         TRUNCATE journal",
+         SET LOCAL work_mem TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; \
+         SET LOCAL enable_hashjoin TO DEFAULT",
     )
     .execute(&mut *tx)
     .await?;
+    let truncated = sqlx::raw_sql("SAVEPOINT fold_truncate; SET LOCAL lock_timeout = '200ms'; TRUNCATE journal")
+        .execute(&mut *tx)
+        .await;
+    match truncated {
+        Ok(_) => {
+            sqlx::raw_sql("RELEASE SAVEPOINT fold_truncate; SET LOCAL lock_timeout TO DEFAULT")
+                .execute(&mut *tx)
+                .await?
+        }
+        // lock_not_available: someone reads the journal.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT fold_truncate; DELETE FROM journal").execute(&mut *tx).await?
+        }
+        Err(e) => return Err(e),
+    };
     Ok(rows as u64)
+}
+
+/// Folds the journal into `entities` in a transaction of its own (Postgres; nothing to do on
+/// SQLite): after it, `entities` alone holds the saved world. Returns the journal rows folded.
+/// Takes the `world` row's lock first, as a batch does, so it never runs beside one.
+pub async fn fold(db: &Db) -> Result<u64, sqlx::Error> {
+    let Db::Postgres(pool) = db else { return Ok(0) };
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT 1 FROM world WHERE id = 1 FOR UPDATE").fetch_optional(&mut *tx).await?;
+    let folded = fold_pg(&mut tx).await?;
+    sqlx::query("UPDATE world SET journal_rows = 0 WHERE id = 1").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(folded)
 }
 
 /// Writes the entity rows `range` of `b`: an `UPDATE` if they are `existing` rows (see
@@ -640,8 +673,9 @@ pub struct StatusSnapshot {
     pub batches: u64,
     /// Rows written by this writer.
     pub rows: u64,
-    /// Of those, entity rows updated in place (Postgres, batches that replace the world: rows
-    /// it knew the table held; the others are upserts, which cost more).
+    /// Of those, entity rows updated in place in `entities` by batches written there (Postgres:
+    /// batches of `journal_fold_rows` rows or more, or replacing the world; rows it knew the
+    /// table held; the others are upserts, which cost more).
     pub rows_in_place: u64,
     /// Journal folds (Postgres; see [`apply_with`]).
     pub folds: u64,

@@ -280,8 +280,8 @@ pub fn report(
     m.set_gauge(
         "starforge_persist_rows_in_place_total",
         "counter",
-        "Entity rows updated in place (Postgres, whole-world batches: rows the writer knew the table held; the \
-         others are upserts).",
+        "Entity rows updated in place in the entities table (Postgres, flushes written there rather than to the \
+         journal: rows the writer knew the table held; the others are upserts).",
         status.rows_in_place as f64,
     );
     m.set_gauge(

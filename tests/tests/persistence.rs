@@ -313,28 +313,75 @@ fn postgres_journal_holds_the_newest_rows_and_folds_into_entities() {
     apply(fake_batch(3, false, 1, &[1], &[2], 3));
     let after_3 = want(&[(&[1, 2, 3], 1), (&[1, 4], 2), (&[1], 3)], &[3, 2]);
     assert_eq!((rows("entities_current"), journal_rows()), (after_3.clone(), (5, 5)));
+    // A fold on its own changes nothing in the saved world; `entities` then holds it all.
+    assert_eq!(rt.block_on(writer::fold(&db)).expect("fold"), 5);
+    assert_eq!(rows("entities"), after_3);
+    assert_eq!((rows("entities_current"), journal_rows()), (after_3.clone(), (0, 0)));
+    // Back to where it was, for the next step: 1 and 2 again in the journal.
+    apply(fake_batch(31, false, 0, &[1], &[2], 3));
+    apply(fake_batch(32, false, 0, &[4], &[3], 2));
+    apply(fake_batch(33, false, 0, &[1], &[], 3));
+    assert_eq!((rows("entities_current"), journal_rows()), (after_3.clone(), (5, 5)));
     // With this batch the journal reaches `FOLD_AT`: its transaction folds all seven rows into
     // `entities`.
-    assert_eq!(apply(fake_batch(4, false, 1, &[1, 5], &[], 4)), Applied::Written { in_place: 0, folded: 7 });
+    assert_eq!(apply(fake_batch(44, false, 1, &[1, 5], &[], 4)), Applied::Written { in_place: 0, folded: 7 });
     let after_4 = want(&[(&[1, 2, 3], 1), (&[1, 4], 2), (&[1], 3), (&[1, 5], 4)], &[3, 2]);
     assert_eq!(rows("entities"), after_4, "folded: newest rows written, deleted ones gone");
     assert_eq!((rows("entities_current"), journal_rows()), (after_4.clone(), (0, 0)));
     // A batch of `FOLD_AT` rows or more goes straight into `entities` (updating in place the two
     // rows the writer knows it holds), after what the journal holds is folded.
-    apply(fake_batch(5, false, 0, &[6], &[4], 5));
+    apply(fake_batch(45, false, 0, &[6], &[4], 5));
     assert_eq!(journal_rows(), (2, 2));
     assert_eq!(
-        apply(fake_batch(6, false, 2, &[1, 5, 7, 8, 9, 10], &[], 6)),
+        apply(fake_batch(46, false, 2, &[1, 5, 7, 8, 9, 10], &[], 6)),
         Applied::Written { in_place: 2, folded: 2 }
     );
     let after_6 = want(&[(&[1, 5], 4), (&[6], 5), (&[1, 5, 7, 8, 9, 10], 6)], &[]);
     assert_eq!(rows("entities"), after_6);
     assert_eq!((rows("entities_current"), journal_rows()), (after_6.clone(), (0, 0)));
     // A replacing batch folds what the journal holds first, then replaces the world.
-    apply(fake_batch(7, false, 0, &[11], &[6], 7));
+    apply(fake_batch(47, false, 0, &[11], &[6], 7));
     assert_eq!(journal_rows(), (2, 2));
-    assert_eq!(apply(fake_batch(8, true, 0, &[1, 11, 12], &[], 8)), Applied::Written { in_place: 0, folded: 2 });
+    assert_eq!(apply(fake_batch(48, true, 0, &[1, 11, 12], &[], 8)), Applied::Written { in_place: 0, folded: 2 });
     assert_eq!(rows("entities"), fake_rows(&[1, 11, 12], 8));
     assert_eq!((rows("entities_current"), journal_rows()), (fake_rows(&[1, 11, 12], 8), (0, 0)));
+    rt.block_on(db.close());
+}
+
+/// A fold resets the planner settings it changes (a later statement of the same transaction,
+/// such as a replacing batch's anti-join `DELETE`, plans as usual), and while another session
+/// reads the journal (a backup in progress) it empties the journal without waiting for it.
+#[test]
+fn postgres_fold_leaves_settings_alone_and_does_not_wait_for_readers() {
+    let rt = runtime();
+    let Some(pg) = rt.block_on(TestPg::create()) else { return };
+    let db = connect(&rt, &pg.target());
+    let Db::Postgres(pool) = &db else { unreachable!("a Postgres target") };
+    let apply = |b: writer::EncodedBatch| rt.block_on(writer::apply(&db, &b)).expect("applied");
+    apply(fake_batch(1, true, 0, &[1, 2, 3], &[], 1));
+    apply(fake_batch(2, false, 0, &[1, 4], &[2], 2));
+    let settings = "SELECT current_setting('enable_hashjoin') || current_setting('enable_mergejoin') \
+                    || current_setting('work_mem') || current_setting('lock_timeout')";
+    // A reader holds the journal (as `pg_dump` does for the whole dump).
+    let mut reader = rt.block_on(pool.begin()).expect("BEGIN");
+    rt.block_on(sqlx::query("LOCK TABLE journal IN ACCESS SHARE MODE").execute(&mut *reader)).expect("LOCK");
+    let folded = rt.block_on(async {
+        let mut tx = pool.begin().await?;
+        let before: String = sqlx::query_scalar(settings).fetch_one(&mut *tx).await?;
+        let folded = writer::fold_pg(&mut tx).await?;
+        let after: String = sqlx::query_scalar(settings).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>((folded, before, after))
+    });
+    let (folded, before, after) = folded.expect("the fold does not wait for the reader");
+    assert_eq!(folded, 3);
+    assert_eq!(after, before, "settings as they were");
+    assert!(before.starts_with("onon"), "{before}");
+    rt.block_on(reader.commit()).expect("COMMIT");
+    let journal: i64 = rt.block_on(sqlx::query_scalar("SELECT count(*) FROM journal").fetch_one(pool)).expect("count");
+    assert_eq!(journal, 0, "emptied by DELETE");
+    let want = [fake_rows(&[1], 2), fake_rows(&[3], 1), fake_rows(&[4], 2)].concat();
+    assert_eq!(read_rows(&rt, pool, "entities"), want);
+    assert_eq!(read_rows(&rt, pool, "entities_current"), want);
     rt.block_on(db.close());
 }
