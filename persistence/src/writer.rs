@@ -385,16 +385,18 @@ fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range
 /// journal row replaces the entity's row (an `UPDATE` in place, an `INSERT` for an entity new
 /// since the last fold), or deletes it if the entity was despawned; then the journal is
 /// emptied. Returns the journal rows folded. Settings it changes for the statement are reset
-/// before it returns (the rest of the transaction plans as usual).
+/// before it returns to the session's defaults (`TO DEFAULT`), so a caller must not have
+/// changed them earlier in the transaction (no caller does: `apply_pg` folds first).
 ///
 /// One statement: the newest rows are sorted once (in memory: `work_mem` is raised; a
 /// 200,000-row journal is ~25 MB) into a materialized CTE that the delete, the update and the
 /// insert read; they see the same snapshot, so the insert's `NOT EXISTS` finds exactly the
 /// entities new since the last fold. Joins are nested loops probing the primary key once per
 /// row (see `write_entities_pg`). Then the journal is emptied by `TRUNCATE` (no dead rows to
-/// vacuum), which needs the journal to itself: if a reader holds it (a `pg_dump` in progress,
-/// a long query on `entities_current`) for more than 200 ms, by `DELETE` instead, so a fold
-/// never waits on a backup.
+/// vacuum; the journal is never vacuumed, migration 4), which needs the journal to itself: if
+/// a reader holds it (a `pg_dump` in progress, a long query on `entities_current`, a manual
+/// `VACUUM`) for more than 200 ms, by `DELETE` instead (its dead rows go at the next
+/// `TRUNCATE`), so a fold never waits on a backup.
 pub async fn fold_pg(tx: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM journal").fetch_one(&mut *tx).await?;
     if rows == 0 {
@@ -426,7 +428,9 @@ pub async fn fold_pg(tx: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
         }
         // lock_not_available: someone reads the journal.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT fold_truncate; DELETE FROM journal").execute(&mut *tx).await?
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT fold_truncate; DELETE FROM journal; RELEASE SAVEPOINT fold_truncate")
+                .execute(&mut *tx)
+                .await?
         }
         Err(e) => return Err(e),
     };

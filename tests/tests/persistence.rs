@@ -365,23 +365,36 @@ fn postgres_fold_leaves_settings_alone_and_does_not_wait_for_readers() {
     // A reader holds the journal (as `pg_dump` does for the whole dump).
     let mut reader = rt.block_on(pool.begin()).expect("BEGIN");
     rt.block_on(sqlx::query("LOCK TABLE journal IN ACCESS SHARE MODE").execute(&mut *reader)).expect("LOCK");
-    let folded = rt.block_on(async {
-        let mut tx = pool.begin().await?;
-        let before: String = sqlx::query_scalar(settings).fetch_one(&mut *tx).await?;
-        let folded = writer::fold_pg(&mut tx).await?;
-        let after: String = sqlx::query_scalar(settings).fetch_one(&mut *tx).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>((folded, before, after))
-    });
-    let (folded, before, after) = folded.expect("the fold does not wait for the reader");
+    // Folds in a transaction of its own; returns the rows folded and the settings before and
+    // after. A fold that waited for the reader fails on the statement timeout (not a hang).
+    let fold = || {
+        rt.block_on(async {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL statement_timeout = '20s'").execute(&mut *tx).await?;
+            let before: String = sqlx::query_scalar(settings).fetch_one(&mut *tx).await?;
+            let folded = writer::fold_pg(&mut tx).await?;
+            let after: String = sqlx::query_scalar(settings).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((folded, before, after))
+        })
+    };
+    let journal =
+        || -> i64 { rt.block_on(sqlx::query_scalar("SELECT count(*) FROM journal").fetch_one(pool)).expect("count") };
+    let (folded, before, after) = fold().expect("the fold does not wait for the reader");
     assert_eq!(folded, 3);
     assert_eq!(after, before, "settings as they were");
     assert!(before.starts_with("onon"), "{before}");
     rt.block_on(reader.commit()).expect("COMMIT");
-    let journal: i64 = rt.block_on(sqlx::query_scalar("SELECT count(*) FROM journal").fetch_one(pool)).expect("count");
-    assert_eq!(journal, 0, "emptied by DELETE");
+    assert_eq!(journal(), 0, "emptied by DELETE");
     let want = [fake_rows(&[1], 2), fake_rows(&[3], 1), fake_rows(&[4], 2)].concat();
     assert_eq!(read_rows(&rt, pool, "entities"), want);
+    assert_eq!(read_rows(&rt, pool, "entities_current"), want);
+    // Without a reader: emptied by TRUNCATE, settings again as they were.
+    apply(fake_batch(3, false, 0, &[5], &[1], 3));
+    let (folded, before, after) = fold().expect("fold");
+    assert_eq!((folded, after), (2, before));
+    assert_eq!(journal(), 0);
+    let want = [fake_rows(&[3], 1), fake_rows(&[4], 2), fake_rows(&[5], 3)].concat();
     assert_eq!(read_rows(&rt, pool, "entities_current"), want);
     rt.block_on(db.close());
 }

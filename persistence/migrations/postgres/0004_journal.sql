@@ -12,6 +12,9 @@ CREATE TABLE journal (
     data  BYTEA,
     CHECK ((kind IS NULL) = (data IS NULL))
 );
+-- Never vacuumed: a fold empties it with TRUNCATE, which frees every page, dead or alive.
+-- (An autovacuum run on it would hold a lock TRUNCATE has to wait for.)
+ALTER TABLE journal SET (autovacuum_enabled = false);
 
 -- Rows in the journal, kept with the batch id so the writer knows when to fold.
 ALTER TABLE world ADD COLUMN journal_rows BIGINT NOT NULL DEFAULT 0;
