@@ -24,6 +24,7 @@ pub mod feed;
 pub mod gate;
 pub mod hot_reload;
 pub mod http;
+pub mod logs;
 pub mod metrics;
 pub mod net;
 pub mod observe;
@@ -127,7 +128,7 @@ pub fn start_network(
     use std::sync::Arc;
 
     use anyhow::Context;
-    use renet_netcode::{NetcodeServerTransport, ServerAuthentication, ServerConfig as NetcodeConfig};
+    use renet_netcode::{ServerAuthentication, ServerConfig as NetcodeConfig};
 
     let galaxy = net::convert::galaxy_info(app.world().resource::<starforge_components::galaxy::Galaxy>());
     let welcome_bytes = starforge_shared::wire::encode(&galaxy).map(|b| b.len()).unwrap_or(usize::MAX);
@@ -150,7 +151,8 @@ pub fn start_network(
     let udp = socket.local_addr().context("UDP address")?;
     let protocol_id = starforge_shared::protocol::protocol_id(starforge_shared::PROTOCOL_VERSION);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let transport = NetcodeServerTransport::new(
+    socket.set_nonblocking(true).context("UDP socket")?;
+    let ingress = starforge_shared::ingress::Ingress::new(
         NetcodeConfig {
             current_time: now,
             max_clients: MAX_CLIENTS,
@@ -159,9 +161,17 @@ pub fn start_network(
             authentication: ServerAuthentication::Secure { private_key: key },
         },
         socket,
-    )
-    .context("UDP transport")?;
-    let renet = renet::RenetServer::new(starforge_shared::protocol::connection_config());
+    );
+    // What the server may hold unacknowledged for one client on the events channel: this
+    // galaxy's welcome plus room for events. A client that stops acknowledging is dropped when
+    // it is full, so this bounds its memory (the shared default must fit the largest galaxy).
+    let mut connection = starforge_shared::protocol::connection_config();
+    for c in &mut connection.server_channels_config {
+        if c.channel_id == starforge_shared::protocol::channel::EVENTS {
+            c.max_memory_usage_bytes = welcome_bytes + starforge_shared::protocol::EVENTS_HEADROOM_BYTES;
+        }
+    }
+    let renet = renet::RenetServer::new(connection);
     let (gate, requests) = gate::GameGate::channel(4096);
     let metrics = Arc::new(metrics::Metrics::new());
     let health = Arc::new(http::HealthState::new());
@@ -185,7 +195,7 @@ pub fn start_network(
     };
     let http = http::spawn_http(config.http, state).with_context(|| format!("cannot serve HTTP on {}", config.http))?;
     storage::add_reporting(app, storage::PersistReport { metrics: metrics.clone(), health: health.clone(), cache });
-    app.insert_resource(net::NetServer::new(galaxy, renet, transport, requests, metrics.clone(), health));
+    app.insert_resource(net::NetServer::new(galaxy, renet, ingress, requests, metrics.clone(), health));
     app.add_plugins((net::NetPlugin, observe::ObservePlugin(metrics.clone())));
     Ok(Network { http, udp, metrics })
 }

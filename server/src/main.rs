@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
     let filter =
         EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).from_env().context("invalid RUST_LOG")?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal()).init();
+    starforge_server::logs::init(filter, std::io::stdout().is_terminal()).context("cannot set up logging")?;
 
     let tuning = read_tuning_dir(&config.tuning).context("cannot start")?;
     let mut storage = storage::open_storage(config).context("cannot start")?;

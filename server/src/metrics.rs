@@ -26,8 +26,11 @@ pub const WINDOW_QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
 pub const SETS: [&str; 7] = ["input", "movement", "combat", "production", "market", "bookkeeping", "replication"];
 /// The entity kinds reported with zeros before their first sample.
 pub const ENTITY_KINDS: [&str; 5] = ["ships", "colonies", "fleets", "empires", "orders"];
-/// The invalid packet reasons reported with zeros before their first sample.
-pub const INVALID_REASONS: [&str; 4] = ["malformed", "oversized", "protocol", "excess_inputs"];
+/// The invalid packet reasons reported with zeros before their first sample: every
+/// [`Reason`](starforge_shared::ingress::Reason).
+pub fn invalid_reasons() -> Vec<&'static str> {
+    starforge_shared::ingress::Reason::ALL.iter().map(|r| r.label()).collect()
+}
 /// The login outcomes reported with zeros before their first sample.
 pub const LOGIN_OUTCOMES: [&str; 7] =
     ["created", "ok", "wrong_password", "bad_request", "version", "unavailable", "rate_limited"];
@@ -114,7 +117,7 @@ fn zeros(keys: &[&'static str]) -> Mutex<BTreeMap<&'static str, u64>> {
 
 impl Metrics {
     /// An empty registry; the known label values ([`SETS`], [`ENTITY_KINDS`],
-    /// [`INVALID_REASONS`], [`LOGIN_OUTCOMES`]) are reported as zeros from the start.
+    /// [`invalid_reasons`], [`LOGIN_OUTCOMES`]) are reported as zeros from the start.
     pub fn new() -> Self {
         Self {
             tick: Histogram::default(),
@@ -129,7 +132,7 @@ impl Metrics {
             packets_out: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
-            invalid_packets: zeros(&INVALID_REASONS),
+            invalid_packets: zeros(&invalid_reasons()),
             dropped_clients: Mutex::new(BTreeMap::new()),
             logins: zeros(&LOGIN_OUTCOMES),
             snapshot_bytes: AtomicU64::new(0),
@@ -197,7 +200,7 @@ impl Metrics {
         self.bytes_out.fetch_add(bytes, Relaxed);
     }
 
-    /// Counts one rejected client message by reason (one of [`INVALID_REASONS`]).
+    /// Counts one rejected client message by reason (one of [`invalid_reasons`]).
     pub fn add_invalid_packet(&self, reason: &'static str) {
         *lock(&self.invalid_packets).entry(reason).or_insert(0) += 1;
     }

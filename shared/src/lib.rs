@@ -7,11 +7,15 @@
 //!   [`mirror`] (the client's copy of what it sees), [`interp`] (render behind the newest
 //!   snapshot), [`http`] (a minimal HTTP/1.1 client for the login call).
 //!
+//! - [`ingress`]: the server's input path (checks every datagram and packet before renet
+//!   parses it); here so the fuzz targets build without the server.
+//!
 //! `docs/PROTOCOL.md` documents every byte.
 
 pub mod bits;
 pub mod client;
 pub mod http;
+pub mod ingress;
 pub mod interp;
 pub mod mirror;
 pub mod protocol;

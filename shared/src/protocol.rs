@@ -54,11 +54,15 @@ pub fn connection_config() -> ConnectionConfig {
         available_bytes_per_tick: 60_000,
         server_channels_config: vec![
             unreliable(channel::SNAPSHOTS, 256 * 1024),
-            reliable(channel::EVENTS, MAX_WELCOME_BYTES + 512 * 1024),
+            reliable(channel::EVENTS, MAX_WELCOME_BYTES + EVENTS_HEADROOM_BYTES),
         ],
         client_channels_config: vec![unreliable(channel::INTENTS, 64 * 1024), reliable(channel::COMMANDS, 256 * 1024)],
     }
 }
+
+/// Room on the server → client events channel beyond the `Welcome` (bytes): events not yet
+/// acknowledged by the client. A server drops a client whose unacknowledged events exceed it.
+pub const EVENTS_HEADROOM_BYTES: usize = 512 * 1024;
 
 /// Largest encoded `Welcome` (bytes); the server refuses to start with a galaxy whose summary is
 /// larger (about 40,000 systems), and the SDK accepts server messages up to this size.

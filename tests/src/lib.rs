@@ -4,6 +4,7 @@
 //!
 //! The tests live in `tests/tests/`; this library holds their shared helpers.
 
+pub mod hostile;
 pub mod net;
 pub mod persist;
 pub mod services;

@@ -14,6 +14,7 @@
 //! login wins, see `docs/PROTOCOL.md`).
 
 pub(crate) mod convert;
+mod log_limit;
 mod replicate;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -22,12 +23,12 @@ use std::time::Instant;
 
 use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
-use renet::{RenetServer, ServerEvent};
-use renet_netcode::NetcodeServerTransport;
+use renet::{ChannelError, DisconnectReason, RenetServer, ServerEvent};
 use starforge_components::prelude::*;
 use starforge_shared::protocol::{
     Command, IntentPacket, MAX_CLIENT_MESSAGE_BYTES, MAX_INPUTS_PER_PACKET, ServerMessage, Welcome, channel,
 };
+use starforge_shared::ingress::{Ingress, Reason, Report};
 use starforge_shared::snapshot::Record;
 use starforge_shared::{PROTOCOL_VERSION, wire};
 use starforge_systems::SimSystems;
@@ -71,7 +72,7 @@ pub(crate) struct Session {
 #[derive(Resource)]
 pub struct NetServer {
     pub(crate) renet: RenetServer,
-    transport: NetcodeServerTransport,
+    ingress: Ingress,
     pub(crate) sessions: BTreeMap<u64, Session>,
     gate: mpsc::Receiver<GameRequest>,
     pub(crate) metrics: Arc<Metrics>,
@@ -84,21 +85,23 @@ pub struct NetServer {
     /// Newest login number per player (from relogin kicks): a connection opened with an older
     /// login's token is refused, whenever it arrives.
     newest_login: BTreeMap<u64, u64>,
+    /// Throttles the log lines of rejected traffic.
+    log_limit: log_limit::LogLimit,
 }
 
 impl NetServer {
-    /// Wraps a bound transport; `galaxy` is the summary every `Welcome` carries.
+    /// Wraps the game socket's input path; `galaxy` is the summary every `Welcome` carries.
     pub fn new(
         galaxy: starforge_shared::protocol::GalaxyInfo,
         renet: RenetServer,
-        transport: NetcodeServerTransport,
+        ingress: Ingress,
         gate: mpsc::Receiver<GameRequest>,
         metrics: Arc<Metrics>,
         health: Arc<HealthState>,
     ) -> Self {
         Self {
             renet,
-            transport,
+            ingress,
             sessions: BTreeMap::new(),
             gate,
             metrics,
@@ -108,6 +111,7 @@ impl NetServer {
             flush_due: false,
             newest_login: BTreeMap::new(),
             galaxy,
+            log_limit: Default::default(),
         }
     }
 
@@ -135,7 +139,7 @@ impl NetServer {
         if let Ok(bytes) = wire::encode(&ServerMessage::Kicked { reason: reason.to_owned() }) {
             self.renet.send_message(player_id, channel::EVENTS, bytes);
             // Flush now so the reason leaves before the disconnect packet.
-            self.transport.send_packets(&mut self.renet);
+            self.ingress.send_packets(&mut self.renet);
         }
         self.renet.disconnect(player_id);
         self.metrics.add_dropped_client("kicked");
@@ -143,11 +147,44 @@ impl NetServer {
         true
     }
 
-    fn drop_client(&mut self, client: u64, reason: &'static str, detail: &str) {
-        self.metrics.add_invalid_packet(reason);
-        self.metrics.add_dropped_client(reason);
-        warn!(client, reason, detail, "dropping client");
+    fn drop_client(&mut self, client: u64, reason: Reason, detail: &str) {
+        let label = reason.label();
+        self.metrics.add_invalid_packet(label);
+        self.metrics.add_dropped_client(label);
+        if let Some(suppressed) = self.log_limit.admit(label, Instant::now()) {
+            warn!(client, reason = label, detail, suppressed, "dropping client");
+        }
         self.renet.disconnect(client);
+    }
+
+    /// Counts and logs (throttled) what the input path dropped or ended this frame.
+    fn account(&mut self, reports: Vec<Report>) {
+        let now = Instant::now();
+        for report in reports {
+            match report {
+                Report::Dropped { reason, addr, client, disconnected, detail } => {
+                    let label = reason.label();
+                    self.metrics.add_invalid_packet(label);
+                    if disconnected {
+                        self.metrics.add_dropped_client(label);
+                    }
+                    if let Some(suppressed) = self.log_limit.admit(label, now) {
+                        let detail = detail.as_deref().unwrap_or("");
+                        let client = client.map_or_else(|| "-".to_owned(), |c| c.to_string());
+                        warn!(reason = label, %addr, client, disconnected, detail, suppressed, "dropped a packet");
+                    }
+                }
+                Report::TimedOut { client } => {
+                    self.metrics.add_dropped_client("timeout");
+                    info!(player_id = client, "timed out");
+                }
+                Report::SendFailed { addr, error } => {
+                    if let Some(suppressed) = self.log_limit.admit("send_failed", now) {
+                        warn!(%addr, error, suppressed, "cannot send a datagram");
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -186,13 +223,20 @@ fn receive(world: &mut World) {
             serve(world, net, req);
         }
         net.renet.update(dt);
-        if let Err(e) = net.transport.update(dt, &mut net.renet) {
-            warn!("network transport error: {e}");
+        if let Err(e) = net.ingress.update(dt, &mut net.renet) {
+            warn!("cannot read the game socket: {e}");
         }
+        let reports = net.ingress.take_reports();
+        net.account(reports);
         while let Some(event) = net.renet.get_event() {
             match event {
                 ServerEvent::ClientConnected { client_id } => connect(world, net, client_id),
                 ServerEvent::ClientDisconnected { client_id, reason } => {
+                    if let Some(label) = renet_drop(reason) {
+                        // Renet itself gave up on the connection (the input path's checks make
+                        // most of these impossible; a peer that stops acknowledging is not).
+                        net.metrics.add_dropped_client(label);
+                    }
                     if net.sessions.remove(&client_id).is_some() {
                         info!(player_id = client_id, %reason, "disconnected");
                     }
@@ -218,7 +262,7 @@ fn receive(world: &mut World) {
 
 fn connect(world: &mut World, net: &mut NetServer, client_id: u64) {
     let player = EntityId(client_id);
-    let login = net.transport.user_data(client_id).map_or(0, |d| crate::token::login_of(&d));
+    let login = net.ingress.user_data(client_id).map_or(0, |d| crate::token::login_of(&d));
     if net.newest_login.get(&client_id).is_some_and(|newest| login < *newest) {
         info!(player_id = client_id, "a connection from an older login; refused (the newer login wins)");
         net.renet.disconnect(client_id);
@@ -311,7 +355,26 @@ impl Drop for SetTimer {
     }
 }
 
-type Violation = (&'static str, String);
+type Violation = (Reason, String);
+
+/// The `dropped_clients` label of a disconnection renet decided on, if it was one.
+fn renet_drop(reason: DisconnectReason) -> Option<&'static str> {
+    match reason {
+        // The client left, netcode closed it (timeouts are counted there), or we did (counted
+        // where we decided).
+        DisconnectReason::DisconnectedByClient
+        | DisconnectReason::DisconnectedByServer
+        | DisconnectReason::Transport => None,
+        DisconnectReason::SendChannelError { .. } => Some("unacknowledged"),
+        DisconnectReason::ReceiveChannelError { error: ChannelError::ReliableChannelMaxMemoryReached, .. } => {
+            Some("reliable_memory")
+        }
+        DisconnectReason::ReceiveChannelError { .. } => Some(Reason::Oversized.label()),
+        DisconnectReason::PacketDeserialization(_) => Some(Reason::RenetMalformed.label()),
+        DisconnectReason::ReceivedInvalidChannelId(_) => Some(Reason::Channel.label()),
+        DisconnectReason::PacketSerialization(_) => Some("server_error"),
+    }
+}
 
 /// Per-tick allowances of one client.
 #[derive(Clone, Copy)]
@@ -332,11 +395,12 @@ fn read_client(
     while let Some(bytes) = net.renet.receive_message(client, channel::INTENTS) {
         net.metrics.add_packets_in(1, bytes.len() as u64);
         if bytes.len() > MAX_CLIENT_MESSAGE_BYTES {
-            return Err(("oversized", format!("{}-byte intent packet", bytes.len())));
+            return Err((Reason::Oversized, format!("{}-byte intent packet", bytes.len())));
         }
-        let packet: IntentPacket = wire::decode(&bytes).map_err(|e| ("malformed", format!("intent packet: {e}")))?;
+        let packet: IntentPacket =
+            wire::decode(&bytes).map_err(|e| (Reason::Malformed, format!("intent packet: {e}")))?;
         if packet.inputs.len() > MAX_INPUTS_PER_PACKET {
-            return Err(("protocol", format!("{} inputs in one packet", packet.inputs.len())));
+            return Err((Reason::TooManyInputs, format!("{} inputs in one packet", packet.inputs.len())));
         }
         let Some(session) = net.sessions.get_mut(&client) else { return Ok(()) };
         if packet.ack_tick > session.ack && packet.ack_tick <= tick {
@@ -351,7 +415,7 @@ fn read_client(
             session.last_seq = seq;
             if session.inputs_this_tick >= limits.inputs {
                 // Acknowledged, not applied: a flood cannot stretch the tick.
-                net.metrics.add_invalid_packet("excess_inputs");
+                net.metrics.add_invalid_packet(Reason::ExcessInputs.label());
                 continue;
             }
             session.inputs_this_tick += 1;
@@ -370,9 +434,9 @@ fn read_client(
     while let Some(bytes) = net.renet.receive_message(client, channel::COMMANDS) {
         net.metrics.add_packets_in(1, bytes.len() as u64);
         if bytes.len() > MAX_CLIENT_MESSAGE_BYTES {
-            return Err(("oversized", format!("{}-byte command", bytes.len())));
+            return Err((Reason::Oversized, format!("{}-byte command", bytes.len())));
         }
-        let cmd: Command = wire::decode(&bytes).map_err(|e| ("malformed", format!("command: {e}")))?;
+        let cmd: Command = wire::decode(&bytes).map_err(|e| (Reason::Malformed, format!("command: {e}")))?;
         let Some(session) = net.sessions.get_mut(&client) else { return Ok(()) };
         if session.commands_this_tick >= limits.commands {
             let reason = format!("too many commands this tick (limit {})", limits.commands);
@@ -489,7 +553,7 @@ fn send(mut net: ResMut<NetServer>, tick: Res<SimTick>) {
     let net = &mut *net;
     if net.flush_due || net.last_flush.elapsed() >= IDLE_FLUSH {
         let started = Instant::now();
-        net.transport.send_packets(&mut net.renet);
+        net.ingress.send_packets(&mut net.renet);
         net.last_flush = Instant::now();
         net.flush_due = false;
         net.metrics.observe_set("send", net.last_flush - started);

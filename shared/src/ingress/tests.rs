@@ -1,0 +1,119 @@
+//! Tests of the input path, on an in-memory socket with a real netcode handshake.
+
+use super::loopback::{CLIENT, CLIENT_ID, Loopback};
+use super::*;
+
+fn reasons(reports: &[Report]) -> Vec<(Reason, bool)> {
+    reports
+        .iter()
+        .filter_map(|r| match r {
+            Report::Dropped { reason, disconnected, .. } => Some((*reason, *disconnected)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn connected() -> Loopback {
+    Loopback::connected().expect("the handshake completes")
+}
+
+#[test]
+fn a_real_client_connects_and_its_messages_arrive() {
+    let mut lb = connected();
+    let mut client = renet::RenetClient::new(crate::protocol::connection_config());
+    client.set_connected();
+    client.send_message(crate::protocol::channel::COMMANDS, vec![9u8; 20]);
+    for p in client.get_packets_to_send() {
+        let d = lb.seal(&p).expect("sealed");
+        lb.deliver(CLIENT, d);
+    }
+    lb.step();
+    assert_eq!(lb.renet.receive_message(CLIENT_ID, crate::protocol::channel::COMMANDS).as_deref(), Some(&[9u8; 20][..]));
+    assert_eq!(reasons(&lb.ingress.take_reports()), vec![]);
+}
+
+#[test]
+fn the_three_crash_packets_are_dropped_and_counted() {
+    let mut lb = connected();
+    // 1. Sequence length 14, from the client's address.
+    let mut d = vec![0u8; 18];
+    d[0] = 0xe1;
+    lb.deliver(CLIENT, d);
+    // 2. A payload shorter than its MAC, from the client's address.
+    let mut d = vec![0u8; 18];
+    d[0] = 0x85;
+    lb.deliver(CLIENT, d);
+    lb.step();
+    assert_eq!(reasons(&lb.ingress.take_reports()), vec![(Reason::NetcodePrefix, false), (Reason::DatagramSize, false)]);
+    assert!(lb.renet.is_connected(CLIENT_ID), "forgeable datagrams disconnect no one");
+    // 3. An authenticated slice with index 1000 of 3.
+    let mut p = vec![2u8, 0, 1, 0, 0x43, 0xe8, 3, 0x44, 0xb0];
+    p.extend(std::iter::repeat_n(0u8, 1200));
+    let d = lb.seal(&p).expect("sealed");
+    lb.deliver(CLIENT, d);
+    lb.step();
+    assert_eq!(reasons(&lb.ingress.take_reports()), vec![(Reason::Oversized, true)]);
+    lb.step();
+    assert!(!lb.renet.is_connected(CLIENT_ID), "the sender of a bad authenticated packet is dropped");
+    assert_eq!(lb.ingress.connected(), 0);
+}
+
+#[test]
+fn a_panic_is_caught_with_its_message_and_place() {
+    let got = isolate(|| -> u32 { panic!("boom {}", 7) });
+    let message = got.expect_err("the panic is caught");
+    assert!(message.starts_with("boom 7 at "), "{message}");
+    assert!(message.contains("tests.rs"), "{message}");
+    assert_eq!(isolate(|| 5), Ok(5));
+}
+
+#[test]
+fn junk_from_strangers_is_counted_by_reason() {
+    let mut lb = connected();
+    let stranger: SocketAddr = "10.0.0.9:1234".parse().expect("addr");
+    let mut payload = vec![0u8; 40];
+    payload[0] = 0x15;
+    lb.deliver(stranger, payload);
+    lb.deliver(stranger, vec![0u8; 1078]); // a connection request whose token does not decrypt
+    lb.deliver(stranger, vec![0xff; 3]);
+    lb.deliver(stranger, vec![0; 2000]); // cut to 1,401 bytes by the receive buffer
+    lb.step();
+    assert_eq!(
+        reasons(&lb.ingress.take_reports()),
+        vec![
+            (Reason::NetcodeUnexpected, false),
+            (Reason::NetcodeRejected, false),
+            (Reason::NetcodePrefix, false),
+            (Reason::DatagramSize, false),
+        ]
+    );
+    assert!(lb.renet.is_connected(CLIENT_ID));
+}
+
+#[test]
+fn forged_payloads_from_the_clients_address_are_refused_by_netcode() {
+    let mut lb = connected();
+    let mut d = lb.seal(&[1, 0, 0, 0, 1, 1, 7]).expect("sealed");
+    let last = d.len() - 1;
+    d[last] ^= 1; // the MAC no longer matches
+    lb.deliver(CLIENT, d.clone());
+    lb.step();
+    assert_eq!(reasons(&lb.ingress.take_reports()), vec![(Reason::NetcodeRejected, false)]);
+    assert!(lb.renet.is_connected(CLIENT_ID));
+}
+
+#[test]
+fn a_flood_is_cut_at_the_per_frame_allowance() {
+    let mut lb = connected();
+    let intent = [1u8, 0, 0, 0, 1, 1, 7]; // SmallUnreliable, channel 0, one 1-byte message
+    for _ in 0..check::MAX_PACKETS_PER_FRAME + 10 {
+        let d = lb.seal(&intent).expect("sealed");
+        lb.deliver(CLIENT, d);
+    }
+    lb.step();
+    let r = reasons(&lb.ingress.take_reports());
+    // The client's own keep-alive of this step counts too.
+    assert!(r.iter().all(|x| *x == (Reason::Flood, false)), "{r:?}");
+    assert!((10..=11).contains(&r.len()), "{} dropped", r.len());
+    assert!(lb.renet.is_connected(CLIENT_ID));
+}
