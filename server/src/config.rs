@@ -41,6 +41,18 @@ pub struct ServerConfig {
     /// HTTP address: login (`POST /v1/login`), `/metrics`, `/health`, admin API.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
     pub http: SocketAddr,
+    /// Seconds an HTTP client has to send a request's line and headers, counted from when the
+    /// server starts waiting for it: on a new connection and after each answer on a kept-alive
+    /// one (so this is also the keep-alive idle timeout). Then the connection is closed.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_interval)]
+    pub http_header_timeout: Duration,
+    /// Seconds an HTTP client has to send a request body (then 408 and the connection is closed);
+    /// also the longest an answer may wait for the client to read it.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_interval)]
+    pub http_body_timeout: Duration,
+    /// Open HTTP connections at most; a connection over the limit is answered 503 and closed.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections: u32,
     /// UDP address for game traffic (netcode). Its real bound address goes into connect tokens,
     /// so it must be the address clients reach (not 0.0.0.0 in production).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7001")]
@@ -123,6 +135,9 @@ impl Default for ServerConfig {
             log_interval: Duration::from_secs(5),
             ticks: None,
             http: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            http_header_timeout: Duration::from_secs(10),
+            http_body_timeout: Duration::from_secs(10),
+            http_max_connections: 512,
             udp: SocketAddr::from(([127, 0, 0, 1], 7001)),
             netcode_key: None,
             admin_token: None,
@@ -193,6 +208,23 @@ mod tests {
         assert_eq!(c.tuning, PathBuf::from("/tmp/t"));
         assert_eq!(c.log_interval, Duration::from_millis(500));
         assert_eq!((c.ticks, c.resting_orders), (Some(40), 3));
+    }
+
+    #[test]
+    fn http_limit_flags_parse() {
+        let c = parse(&["--http-header-timeout", "1.5", "--http-body-timeout", "3", "--http-max-connections", "64"])
+            .expect("valid flags");
+        assert_eq!((c.http_header_timeout, c.http_body_timeout), (Duration::from_millis(1500), Duration::from_secs(3)));
+        assert_eq!(c.http_max_connections, 64);
+        let cases = [
+            (["--http-max-connections", "0"], "--http-max-connections"),
+            (["--http-header-timeout", "0"], "must be more than 0"),
+            (["--http-body-timeout", "soon"], "not a number of seconds"),
+        ];
+        for (args, expected) in cases {
+            let err = parse(&args).expect_err("invalid HTTP limit").to_string();
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
     }
 
     #[test]

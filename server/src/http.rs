@@ -1,11 +1,22 @@
-//! The HTTP API: login (accounts and connect tokens), health, metrics and admin, served by axum
-//! on its own tokio runtime ([`spawn_http`]).
+//! The HTTP API: login (accounts and connect tokens), health, metrics and admin: an axum router
+//! served over hyper's HTTP/1.1 connections on its own tokio runtime ([`spawn_http`]).
+//!
+//! # Limits
+//!
+//! A client must send a request's line and headers within [`HttpLimits::header_timeout`] of the
+//! moment the server starts waiting for it (a new connection, or the previous answer on a
+//! kept-alive one, so this is also the idle timeout), its body within
+//! [`HttpLimits::body_timeout`] (else 408), and read an answer before it stalls for that long;
+//! otherwise the connection is closed. At most [`HttpLimits::max_connections`] connections are
+//! open; one more is answered 503 and closed at once. Request heads are limited to
+//! [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`] (431), bodies to [`MAX_BODY_BYTES`] (413).
 //!
 //! # Routes
 //!
 //! Every error body is `{"error": "<sentence>"}` (JSON, `Content-Length` framed), including
-//! malformed requests, unknown routes (404) and wrong methods (405). Request bodies are limited
-//! to 16 KiB (413). Request bodies are JSON; `Content-Type` is not checked.
+//! malformed requests (400, 431 and 414 answered by hyper itself, see `conn_io::JsonErrors`),
+//! unknown routes (404), wrong methods (405), a body too slow (408) and the connection limit
+//! (503). Request bodies are JSON; `Content-Type` is not checked.
 //!
 //! ## `POST /v1/login`
 //! Request: `{"username": "ann", "password": "correct horse", "protocol_version": 1}`.
@@ -17,11 +28,12 @@
 //! | Status | When | Body |
 //! |---|---|---|
 //! | 200 | logged in or created | `{"player_id": 42, "empire_id": 42, "udp_addr": "203.0.113.5:5000", "connect_token": "<hex>", "token_expires_in_s": 300, "protocol_version": 1, "tick_hz": 20, "created": true}` |
-//! | 400 | malformed JSON, missing field, bad username or password format | `{"error": ...}` |
+//! | 400 | malformed JSON, missing field (or `protocol_version` not a number), bad username or password format | `{"error": ...}` |
 //! | 401 | wrong password | `{"error": "wrong username or password"}` |
+//! | 408 | the body did not arrive within the body timeout | `{"error": ...}` |
 //! | 409 | the username was taken by a concurrent login on another server | `{"error": ...}` |
 //! | 413 | body over 16 KiB | `{"error": ...}` |
-//! | 426 | `protocol_version` is not this server's | `{"error": "protocol version 2 is not supported; this server speaks 1"}` |
+//! | 426 | `protocol_version` is a number other than this server's (negative, fractional, too large…) | `{"error": "protocol version 2 is not supported; this server speaks 1"}` |
 //! | 500 | a connect token could not be issued | `{"error": ...}` |
 //! | 503 | game loop stopped, overloaded or refused to create the empire; account store down | `{"error": ...}` |
 //!
@@ -51,33 +63,38 @@
 //! | 404 | no admin token configured: the admin API is disabled | `{"error": ...}` |
 //! | 503 | game loop stopped | `{"error": ...}` |
 
+mod conn_io;
+mod serve;
+
 use std::collections::HashMap;
-use std::future::IntoFuture;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use starforge_shared::PROTOCOL_VERSION;
-use tokio::sync::{OwnedMutexGuard, Semaphore, watch};
+use tokio::sync::{OwnedMutexGuard, Semaphore};
 
 use crate::accounts::{self, Account, AccountStore, StoreError};
 use crate::gate::{GameGate, GateError};
 use crate::metrics::Metrics;
 use crate::token::{TokenIssuer, to_hex};
 
+pub use serve::{HttpHandle, spawn_http};
+
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The largest request line and headers accepted, in bytes (more: 431).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// The most request headers accepted (more: 431).
+pub const MAX_HEADERS: usize = 100;
 /// The longest admin kick reason, in bytes.
 pub const MAX_KICK_REASON_BYTES: usize = 256;
 /// The reason sent with the kick that a successful login issues.
@@ -136,6 +153,27 @@ impl HealthState {
     }
 }
 
+/// How long clients may take and how many connections they may hold (see the module's
+/// "Limits").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest wait for a request's line and headers, from when the connection opens or answered
+    /// its previous request (so also the idle keep-alive timeout); then the connection is closed.
+    pub header_timeout: Duration,
+    /// Longest wait for a request body (then 408 and the connection is closed), and longest an
+    /// answer may wait for the client to read it.
+    pub body_timeout: Duration,
+    /// Open connections at most; more are answered 503 and closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    /// The `starforge` defaults: 10 s, 10 s, 512 connections.
+    fn default() -> Self {
+        Self { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(10), max_connections: 512 }
+    }
+}
+
 /// Everything the HTTP handlers need. Cheap to clone (shared handles).
 #[derive(Clone)]
 pub struct HttpState {
@@ -155,6 +193,8 @@ pub struct HttpState {
     pub tick_hz: u32,
     /// New accounts and failed logins allowed per address.
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Timeouts and the connection limit.
+    pub limits: HttpLimits,
 }
 
 /// The body of `POST /v1/login`.
@@ -236,7 +276,7 @@ impl ApiError {
     }
 
     /// A rejected body (too large, unreadable) in our shape, with axum's status.
-    fn body(rejection: &BytesRejection) -> Self {
+    fn body(rejection: &axum::extract::rejection::BytesRejection) -> Self {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             format!("request body is larger than {MAX_BODY_BYTES} bytes")
@@ -244,6 +284,12 @@ impl ApiError {
             format!("could not read the request body: {}", rejection.body_text())
         };
         Self::new(status, "bad_request", message)
+    }
+
+    /// The body did not arrive within `limit`.
+    fn body_timeout(limit: Duration) -> Self {
+        let message = format!("the request body did not arrive within {} s", limit.as_secs_f64());
+        Self::new(StatusCode::REQUEST_TIMEOUT, "bad_request", message)
     }
 }
 
@@ -268,7 +314,30 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(self.status, self.message)
+        let mut response = error_response(self.status, self.message);
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: the connection cannot carry another request.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// A request body read within [`HttpLimits::body_timeout`] and [`MAX_BODY_BYTES`], or the error
+/// answer saying why not.
+struct TimedBody(Result<Bytes, ApiError>);
+
+impl FromRequest<Arc<Shared>> for TimedBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: axum::extract::Request, shared: &Arc<Shared>) -> Result<Self, Self::Rejection> {
+        let limit = shared.state.limits.body_timeout;
+        // On timeout the body is dropped unread; hyper then stops reading the connection and
+        // closes it after the answer.
+        Ok(Self(match tokio::time::timeout(limit, Bytes::from_request(request, shared)).await {
+            Ok(body) => body.map_err(|r| ApiError::body(&r)),
+            Err(_) => Err(ApiError::body_timeout(limit)),
+        }))
     }
 }
 
@@ -387,7 +456,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 async fn login(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Bytes, BytesRejection>,
+    TimedBody(body): TimedBody,
 ) -> Response {
     match login_inner(&shared, peer.ip(), body).await {
         Ok(answer) => {
@@ -412,21 +481,13 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result
 async fn login_inner(
     shared: &Arc<Shared>,
     peer: std::net::IpAddr,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, ApiError>,
 ) -> Result<LoginResponse, ApiError> {
-    let body = body.map_err(|r| ApiError::body(&r))?;
+    let body = body?;
     // The version first, from any JSON object that has it, so an old client with a different
     // request shape still learns that it must update.
-    let value: serde_json::Value = parse_json(&body, "login request")?;
-    if let Some(v) = value.get("protocol_version").and_then(serde_json::Value::as_u64)
-        && v != u64::from(PROTOCOL_VERSION)
-    {
-        return Err(ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "version",
-            format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
-        ));
-    }
+    let mut value: serde_json::Value = parse_json(&body, "login request")?;
+    check_version(&mut value)?;
     let request: LoginRequest =
         serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("malformed login request: {e}")))?;
     accounts::validate_username(&request.username).map_err(ApiError::bad_request)?;
@@ -475,6 +536,33 @@ async fn login_inner(
         tick_hz: state.tick_hz,
         created,
     })
+}
+
+/// 426 if `request` has a `protocol_version` that is a number other than [`PROTOCOL_VERSION`]:
+/// negative, fractional, beyond `u64`, anything; 400 if it is not a number. JSON has one number
+/// type, so `1.0` is the number `1`: it passes, rewritten as `1` for the typed parse.
+fn check_version(request: &mut serde_json::Value) -> Result<(), ApiError> {
+    let v = match request.get_mut("protocol_version") {
+        None => return Ok(()),
+        Some(serde_json::Value::Number(v)) => v,
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "malformed login request: protocol_version must be a number (this server speaks {PROTOCOL_VERSION})"
+            )));
+        }
+    };
+    if v.as_u64() == Some(u64::from(PROTOCOL_VERSION)) {
+        return Ok(());
+    }
+    if v.as_f64() == Some(f64::from(PROTOCOL_VERSION)) {
+        *v = PROTOCOL_VERSION.into();
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "version",
+        format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
+    ))
 }
 
 /// The player id of `account` if `password` is right; 401 otherwise.
@@ -526,11 +614,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn admin_kick(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn admin_kick(State(shared): State<Arc<Shared>>, headers: HeaderMap, TimedBody(body): TimedBody) -> Response {
     match admin_kick_inner(&shared, &headers, body).await {
         Ok(player_id) => {
             (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "status": "queued", "player_id": player_id })))
@@ -543,7 +627,7 @@ async fn admin_kick(
 async fn admin_kick_inner(
     shared: &Shared,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, ApiError>,
 ) -> Result<u64, ApiError> {
     let Some(expected) = shared.state.admin_token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(ApiError::new(
@@ -563,7 +647,7 @@ async fn admin_kick_inner(
     if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "", "wrong admin token"));
     }
-    let body = body.map_err(|r| ApiError::body(&r))?;
+    let body = body?;
     let request: KickRequest = parse_json(&body, "kick request")?;
     let reason = request.reason.unwrap_or_else(|| "kicked by an administrator".to_string());
     if reason.len() > MAX_KICK_REASON_BYTES {
@@ -572,86 +656,4 @@ async fn admin_kick_inner(
     tracing::info!(player_id = request.player_id, %reason, "admin kick");
     shared.state.gate.kick(request.player_id, reason).await?;
     Ok(request.player_id)
-}
-
-/// The running HTTP server. Dropping it shuts the server down like [`HttpHandle::shutdown`].
-#[derive(Debug)]
-pub struct HttpHandle {
-    /// The bound address (the real port when 0 was asked for).
-    pub addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl HttpHandle {
-    /// Stops accepting connections, lets in-flight requests finish for up to [`SHUTDOWN_GRACE`],
-    /// and waits for the server thread to end. Blocks: call it from a plain thread, not from
-    /// async code.
-    pub fn shutdown(mut self) {
-        self.stop_and_join();
-    }
-
-    fn stop_and_join(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the HTTP server thread panicked");
-        }
-    }
-}
-
-impl Drop for HttpHandle {
-    fn drop(&mut self) {
-        self.stop_and_join();
-    }
-}
-
-/// Binds `addr` now (port 0 picks a free port; a bad address or a port in use is an error here)
-/// and serves [`router`] on a two-worker tokio runtime in a background thread.
-pub fn spawn_http(addr: SocketAddr, state: HttpState) -> io::Result<HttpHandle> {
-    let with_addr = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}"));
-    let std_listener = std::net::TcpListener::bind(addr).map_err(with_addr)?;
-    std_listener.set_nonblocking(true)?;
-    let bound = std_listener.local_addr()?;
-    // Two blocking threads: password hashing is the only blocking work (bounded to one per core
-    // anyway), and every extra thread that ever ran argon2 keeps its 19 MiB in its malloc arena
-    // (a 1,000-login burst left the process at 940 MB RSS with tokio's default of 512).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(2)
-        .thread_name("http")
-        .enable_all()
-        .build()?;
-    let listener = {
-        let _context = runtime.enter();
-        tokio::net::TcpListener::from_std(std_listener)?
-    };
-    let app = router(state);
-    let (stop, stop_rx) = watch::channel(false);
-    let thread = std::thread::Builder::new().name("http-server".into()).spawn(move || {
-        runtime.block_on(async move {
-            let mut signal = stop_rx.clone();
-            let graceful = async move {
-                // Err: the handle is gone, which also means stop.
-                let _ = signal.wait_for(|stop| *stop).await;
-            };
-            let server = tokio::spawn(
-                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(graceful)
-                    .into_future(),
-            );
-            let mut stop_rx = stop_rx;
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-            match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server failed"),
-                Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
-                Err(_) => tracing::warn!("HTTP requests still running after the shutdown grace period; dropped"),
-            }
-        });
-        runtime.shutdown_timeout(Duration::from_secs(1));
-    })?;
-    tracing::info!(addr = %bound, "HTTP API listening");
-    Ok(HttpHandle { addr: bound, stop, thread: Some(thread) })
 }

@@ -192,6 +192,11 @@ pub fn start_network(
             failed_logins_per_minute: config.failed_logins_per_minute,
             exempt_loopback: true,
         },
+        limits: http::HttpLimits {
+            header_timeout: config.http_header_timeout,
+            body_timeout: config.http_body_timeout,
+            max_connections: config.http_max_connections as usize,
+        },
     };
     let http = http::spawn_http(config.http, state).with_context(|| format!("cannot serve HTTP on {}", config.http))?;
     storage::add_reporting(app, storage::PersistReport { metrics: metrics.clone(), health: health.clone(), cache });

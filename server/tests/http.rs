@@ -51,6 +51,7 @@ fn make_state(
         admin_token: admin_token.map(str::to_string),
         tick_hz: 20,
         rate_limits: Default::default(),
+        limits: Default::default(),
     };
     (state, metrics, health, accounts)
 }
@@ -200,6 +201,34 @@ fn login_errors_have_statuses_and_json_bodies() {
     assert_eq!(parse_metric(&text, "starforge_logins_total{outcome=\"wrong_password\"}"), Some(1.0));
     assert_eq!(parse_metric(&text, "starforge_logins_total{outcome=\"version\"}"), Some(2.0));
     assert_eq!(parse_metric(&text, "starforge_logins_total{outcome=\"bad_request\"}"), Some(7.0));
+}
+
+#[test]
+fn any_other_protocol_version_number_gets_426() {
+    let s = start(None);
+    let addr = s.http.addr;
+    let with_version = |version: &str| {
+        let body = format!(r#"{{"username": "ann", "password": "correct horse", "protocol_version": {version}}}"#);
+        raw(addr, "POST", "/v1/login", body.as_bytes())
+    };
+    for version in ["-1", "1.5", "1e30", "18446744073709551616", "-18446744073709551617", "2", "0", "4294967297"] {
+        let r = with_version(version);
+        assert_eq!(r.status, 426, "{version}: {}", r.text());
+        let error = error_of(&r);
+        assert!(error.ends_with(&format!("is not supported; this server speaks {PROTOCOL_VERSION}")), "{error}");
+    }
+    assert!(error_of(&with_version("-1")).starts_with("protocol version -1 is"));
+    assert!(error_of(&with_version("1.5")).starts_with("protocol version 1.5 is"));
+    // Not a number: a malformed request, not a version.
+    for version in [r#""1""#, "null", "[1]", "true"] {
+        let r = with_version(version);
+        assert_eq!(r.status, 400, "{version}: {}", r.text());
+        assert!(error_of(&r).contains("protocol_version"), "{}", error_of(&r));
+    }
+    // JSON has one number type: 1.0 is the server's version.
+    let r = with_version(&format!("{PROTOCOL_VERSION}.0"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(s.seen.created.lock().expect("lock").len() == 1);
 }
 
 #[test]
