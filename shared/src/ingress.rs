@@ -340,10 +340,18 @@ impl<S: Datagrams> Ingress<S> {
 /// What a netcode result meant, once its packets were sent and renet told.
 enum Routed {
     Nothing,
-    Connected { client: u64, addr: SocketAddr },
-    Disconnected { addr: SocketAddr },
+    Connected {
+        client: u64,
+        addr: SocketAddr,
+    },
+    Disconnected {
+        addr: SocketAddr,
+    },
     /// A payload still to be checked (copied out of the datagram, which netcode borrows).
-    Payload { client: u64, payload: Vec<u8> },
+    Payload {
+        client: u64,
+        payload: Vec<u8>,
+    },
 }
 
 /// Sends what a netcode result asks to send and tells renet of connections opened and closed.
@@ -364,7 +372,9 @@ fn route<S: Datagrams>(
             send(payload, addr);
             Routed::Nothing
         }
-        ServerResult::Payload { client_id, payload } => Routed::Payload { client: client_id, payload: payload.to_vec() },
+        ServerResult::Payload { client_id, payload } => {
+            Routed::Payload { client: client_id, payload: payload.to_vec() }
+        }
         ServerResult::ClientConnected { client_id, addr, payload, .. } => {
             renet.add_connection(client_id);
             send(payload, addr);

@@ -25,10 +25,10 @@ use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 use renet::{ChannelError, DisconnectReason, RenetServer, ServerEvent};
 use starforge_components::prelude::*;
+use starforge_shared::ingress::{Ingress, Reason, Report};
 use starforge_shared::protocol::{
     Command, IntentPacket, MAX_CLIENT_MESSAGE_BYTES, MAX_INPUTS_PER_PACKET, ServerMessage, Welcome, channel,
 };
-use starforge_shared::ingress::{Ingress, Reason, Report};
 use starforge_shared::snapshot::Record;
 use starforge_shared::{PROTOCOL_VERSION, wire};
 use starforge_systems::SimSystems;

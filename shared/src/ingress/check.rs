@@ -14,7 +14,7 @@ pub enum Reason {
     /// A datagram too short or too long for its netcode packet type.
     DatagramSize,
     /// A netcode prefix byte with an unknown packet type, a type only servers send, or more
-    /// than 8 sequence bytes.
+    /// than 8 sequence bytes; or a sequence number of 2^56 or more (no client sends that many).
     NetcodePrefix,
     /// A netcode packet type that is not valid from this address now (a payload from an address
     /// with no connection, a handshake packet from a connected one).
@@ -175,6 +175,10 @@ pub fn check_datagram(bytes: &[u8], peer: Peer) -> Result<Kind, Reason> {
         _ => return Err(Reason::NetcodePrefix),
     };
     if sequence_len > 8 {
+        return Err(Reason::NetcodePrefix);
+    }
+    // No client sends 2^56 packets; renetcode's replay check overflows near 2^64.
+    if sequence_len == 8 && bytes.get(8).is_some_and(|top| *top != 0) {
         return Err(Reason::NetcodePrefix);
     }
     let allowed = match peer {

@@ -20,6 +20,16 @@ fn the_two_netcode_panics_are_refused() {
 }
 
 #[test]
+fn sequences_no_client_reaches_are_refused() {
+    // Renetcode's replay check computes `sequence + 256`, which overflows near 2^64.
+    let mut d = datagram(0x85, 1 + 8 + 20 + 16);
+    d[1..9].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(check_datagram(&d, Peer::Connected), Err(Reason::NetcodePrefix));
+    d[1..9].copy_from_slice(&((1u64 << 56) - 1).to_le_bytes());
+    assert_eq!(check_datagram(&d, Peer::Connected), Ok(Kind::Payload));
+}
+
+#[test]
 fn sizes_follow_the_packet_type() {
     // Payload with a 2-byte sequence: 1 + 2 + content + 16.
     assert_eq!(check_datagram(&datagram(0x25, 1 + 2 + 1 + 16), Peer::Connected), Ok(Kind::Payload));

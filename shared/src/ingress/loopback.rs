@@ -69,8 +69,8 @@ impl Loopback {
             public_addresses: vec![SERVER],
             authentication: ServerAuthentication::Secure { private_key: KEY },
         };
-        let token = ConnectToken::generate(Duration::ZERO, PROTOCOL_ID, 300, CLIENT_ID, 15, vec![SERVER], None, &KEY)
-            .ok()?;
+        let token =
+            ConnectToken::generate(Duration::ZERO, PROTOCOL_ID, 300, CLIENT_ID, 15, vec![SERVER], None, &KEY).ok()?;
         let client = NetcodeClient::new(Duration::ZERO, ClientAuthentication::Secure { connect_token: token }).ok()?;
         let mut lb = Loopback {
             ingress: Ingress::new(config, MemSocket::default()),

@@ -28,7 +28,10 @@ fn a_real_client_connects_and_its_messages_arrive() {
         lb.deliver(CLIENT, d);
     }
     lb.step();
-    assert_eq!(lb.renet.receive_message(CLIENT_ID, crate::protocol::channel::COMMANDS).as_deref(), Some(&[9u8; 20][..]));
+    assert_eq!(
+        lb.renet.receive_message(CLIENT_ID, crate::protocol::channel::COMMANDS).as_deref(),
+        Some(&[9u8; 20][..])
+    );
     assert_eq!(reasons(&lb.ingress.take_reports()), vec![]);
 }
 
@@ -44,7 +47,10 @@ fn the_three_crash_packets_are_dropped_and_counted() {
     d[0] = 0x85;
     lb.deliver(CLIENT, d);
     lb.step();
-    assert_eq!(reasons(&lb.ingress.take_reports()), vec![(Reason::NetcodePrefix, false), (Reason::DatagramSize, false)]);
+    assert_eq!(
+        reasons(&lb.ingress.take_reports()),
+        vec![(Reason::NetcodePrefix, false), (Reason::DatagramSize, false)]
+    );
     assert!(lb.renet.is_connected(CLIENT_ID), "forgeable datagrams disconnect no one");
     // 3. An authenticated slice with index 1000 of 3.
     let mut p = vec![2u8, 0, 1, 0, 0x43, 0xe8, 3, 0x44, 0xb0];
