@@ -123,3 +123,29 @@ fn a_flood_is_cut_at_the_per_frame_allowance() {
     assert!((10..=11).contains(&r.len()), "{} dropped", r.len());
     assert!(lb.renet.is_connected(CLIENT_ID));
 }
+
+#[test]
+fn the_dependencies_still_panic_on_these_packets_and_isolation_catches_it() {
+    // Why the checks exist: renetcode 2.0.0 and renet 2.0.1 panic on these bytes. If one of
+    // these assertions fails after an upgrade, the dependency was fixed: keep the checks anyway.
+    let mut lb = connected();
+    let mut sequence = vec![0u8; 18];
+    sequence[0] = 0xe1;
+    let got = isolate(|| {
+        lb.ingress.netcode.process_packet(CLIENT, &mut sequence);
+    });
+    assert!(got.as_ref().is_err_and(|m| m.contains("out of range")), "{got:?}");
+    let mut short = vec![0u8; 18];
+    short[0] = 0x85;
+    let got = isolate(|| {
+        lb.ingress.netcode.process_packet(CLIENT, &mut short);
+    });
+    assert!(got.is_err(), "a payload shorter than its MAC");
+    let mut slice = vec![2u8, 0, 1, 0, 0x43, 0xe8, 3, 0x44, 0xb0];
+    slice.extend(std::iter::repeat_n(0u8, 1200));
+    let got = isolate(|| lb.renet.process_packet_from(&slice, CLIENT_ID));
+    assert!(got.as_ref().is_err_and(|m| m.contains("index out of bounds")), "{got:?}");
+    // And the process, the session and the input path carry on.
+    lb.step();
+    assert!(lb.ingress.conns.contains_key(&CLIENT));
+}
