@@ -9,6 +9,8 @@ use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
 
 use crate::net::Server;
 
+pub use starforge_shared::ingress::loopback::{slice, small_reliable, small_unreliable, varint};
+
 /// A netcode-level client that speaks no renet of its own.
 pub struct RawClient {
     /// Its socket (its address is what the server knows it by).
@@ -68,38 +70,4 @@ impl RawClient {
         let (to, datagram) = self.netcode.generate_payload_packet(payload).expect("payload packet");
         self.socket.send_to(datagram, to).expect("send");
     }
-}
-
-/// Appends a QUIC variable-length integer (renet's encoding).
-pub fn varint(out: &mut Vec<u8>, v: u64) {
-    match v {
-        0..=63 => out.push(v as u8),
-        64..=16383 => out.extend_from_slice(&((v as u16) | 0x4000).to_be_bytes()),
-        16384..=0x3fff_ffff => out.extend_from_slice(&((v as u32) | 0x8000_0000).to_be_bytes()),
-        _ => out.extend_from_slice(&(v | 0xc000_0000_0000_0000).to_be_bytes()),
-    }
-}
-
-/// A renet SmallReliable packet on `channel` carrying `messages` with ids from `first_id` on.
-pub fn small_reliable(sequence: u64, channel: u8, first_id: u64, messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut p = vec![0u8];
-    varint(&mut p, sequence);
-    p.push(channel);
-    p.extend_from_slice(&(messages.len() as u16).to_be_bytes());
-    for (k, m) in messages.iter().enumerate() {
-        varint(&mut p, first_id + k as u64);
-        varint(&mut p, m.len() as u64);
-        p.extend_from_slice(m);
-    }
-    p
-}
-
-/// A renet ReliableSlice packet (`unreliable`: an UnreliableSlice) with `len` payload bytes.
-pub fn slice(sequence: u64, channel: u8, index: u64, count: u64, len: usize, unreliable: bool) -> Vec<u8> {
-    let mut p = vec![if unreliable { 3 } else { 2 }];
-    for v in [sequence, u64::from(channel), 0, index, count, len as u64] {
-        varint(&mut p, v);
-    }
-    p.extend(std::iter::repeat_n(0u8, len));
-    p
 }

@@ -1,6 +1,7 @@
-//! An [`Ingress`] on an in-memory socket with a real netcode client connected to it: for the
-//! input path's tests and the fuzz targets (which then run the server's code from the first byte
-//! of a datagram, with a session established by a real handshake).
+//! An [`Ingress`] on an in-memory socket with a real netcode client connected to it, and
+//! builders of raw renet packets: for the input path's tests, the hostile-client tests and bots,
+//! and the fuzz targets (which then run the server's code from the first byte of a datagram, with
+//! a session established by a real handshake).
 
 use std::collections::VecDeque;
 use std::io;
@@ -117,4 +118,50 @@ impl Loopback {
             }
         }
     }
+}
+
+/// Appends a QUIC variable-length integer (renet's integer encoding).
+pub fn varint(out: &mut Vec<u8>, v: u64) {
+    match v {
+        0..=63 => out.push(v as u8),
+        64..=16383 => out.extend_from_slice(&((v as u16) | 0x4000).to_be_bytes()),
+        16384..=0x3fff_ffff => out.extend_from_slice(&((v as u32) | 0x8000_0000).to_be_bytes()),
+        _ => out.extend_from_slice(&(v | 0xc000_0000_0000_0000).to_be_bytes()),
+    }
+}
+
+/// A renet SmallReliable packet on `channel` carrying `messages` with ids from `first_id` on.
+pub fn small_reliable(sequence: u64, channel: u8, first_id: u64, messages: &[Vec<u8>]) -> Vec<u8> {
+    small(0, sequence, channel, Some(first_id), messages)
+}
+
+/// A renet SmallUnreliable packet on `channel` carrying `messages`.
+pub fn small_unreliable(sequence: u64, channel: u8, messages: &[Vec<u8>]) -> Vec<u8> {
+    small(1, sequence, channel, None, messages)
+}
+
+fn small(kind: u8, sequence: u64, channel: u8, first_id: Option<u64>, messages: &[Vec<u8>]) -> Vec<u8> {
+    let mut p = vec![kind];
+    varint(&mut p, sequence);
+    p.push(channel);
+    p.extend_from_slice(&(messages.len() as u16).to_be_bytes());
+    for (k, m) in messages.iter().enumerate() {
+        if let Some(first) = first_id {
+            varint(&mut p, first + k as u64);
+        }
+        varint(&mut p, m.len() as u64);
+        p.extend_from_slice(m);
+    }
+    p
+}
+
+/// A renet ReliableSlice packet (`unreliable`: an UnreliableSlice) of message 0 with `len`
+/// payload bytes.
+pub fn slice(sequence: u64, channel: u8, index: u64, count: u64, len: usize, unreliable: bool) -> Vec<u8> {
+    let mut p = vec![if unreliable { 3 } else { 2 }];
+    for v in [sequence, u64::from(channel), 0, index, count, len as u64] {
+        varint(&mut p, v);
+    }
+    p.extend(std::iter::repeat_n(0u8, len));
+    p
 }

@@ -1,6 +1,6 @@
 //! Tests of the input path, on an in-memory socket with a real netcode handshake.
 
-use super::loopback::{CLIENT, CLIENT_ID, Loopback};
+use super::loopback::{CLIENT, CLIENT_ID, Loopback, slice};
 use super::*;
 
 fn reasons(reports: &[Report]) -> Vec<(Reason, bool)> {
@@ -53,9 +53,7 @@ fn the_three_crash_packets_are_dropped_and_counted() {
     );
     assert!(lb.renet.is_connected(CLIENT_ID), "forgeable datagrams disconnect no one");
     // 3. An authenticated slice with index 1000 of 3.
-    let mut p = vec![2u8, 0, 1, 0, 0x43, 0xe8, 3, 0x44, 0xb0];
-    p.extend(std::iter::repeat_n(0u8, 1200));
-    let d = lb.seal(&p).expect("sealed");
+    let d = lb.seal(&slice(0, crate::protocol::channel::COMMANDS, 1000, 3, 1200, false)).expect("sealed");
     lb.deliver(CLIENT, d);
     lb.step();
     assert_eq!(reasons(&lb.ingress.take_reports()), vec![(Reason::Oversized, true)]);
@@ -141,9 +139,8 @@ fn the_dependencies_still_panic_on_these_packets_and_isolation_catches_it() {
         lb.ingress.netcode.process_packet(CLIENT, &mut short);
     });
     assert!(got.is_err(), "a payload shorter than its MAC");
-    let mut slice = vec![2u8, 0, 1, 0, 0x43, 0xe8, 3, 0x44, 0xb0];
-    slice.extend(std::iter::repeat_n(0u8, 1200));
-    let got = isolate(|| lb.renet.process_packet_from(&slice, CLIENT_ID));
+    let bad = slice(0, crate::protocol::channel::COMMANDS, 1000, 3, 1200, false);
+    let got = isolate(|| lb.renet.process_packet_from(&bad, CLIENT_ID));
     assert!(got.as_ref().is_err_and(|m| m.contains("index out of bounds")), "{got:?}");
     // And the process, the session and the input path carry on.
     lb.step();
