@@ -15,7 +15,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower::Service;
 
@@ -25,6 +25,11 @@ use super::{ErrorResponse, HttpLimits, HttpState, MAX_HEAD_BYTES, MAX_HEADERS, S
 /// hyper's read and write buffer per connection: a request head must be complete within it
 /// (else 431). Bounds the memory of many connections holding partial heads.
 const MAX_BUF_BYTES: usize = 64 * 1024;
+
+/// Connections the kernel completes and queues before the server accepts them. `std`'s bind
+/// asks for 128: a burst of connects (500 in the tests) overflowed it in a few milliseconds of
+/// the accept loop not running, and each connection over it waited a 1 s SYN retransmission.
+const BACKLOG: u32 = 1024;
 
 /// The running HTTP server. Dropping it shuts the server down like [`HttpHandle::shutdown`].
 #[derive(Debug)]
@@ -63,10 +68,6 @@ impl Drop for HttpHandle {
 /// and serves [`router`] on a two-worker tokio runtime in a background thread, within
 /// `state.limits`.
 pub fn spawn_http(addr: SocketAddr, state: HttpState) -> io::Result<HttpHandle> {
-    let with_addr = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}"));
-    let std_listener = std::net::TcpListener::bind(addr).map_err(with_addr)?;
-    std_listener.set_nonblocking(true)?;
-    let bound = std_listener.local_addr()?;
     // Two blocking threads: password hashing is the only blocking work (bounded to one per core
     // anyway), and every extra thread that ever ran argon2 keeps its 19 MiB in its malloc arena
     // (a 1,000-login burst left the process at 940 MB RSS with tokio's default of 512).
@@ -78,8 +79,9 @@ pub fn spawn_http(addr: SocketAddr, state: HttpState) -> io::Result<HttpHandle> 
         .build()?;
     let listener = {
         let _context = runtime.enter();
-        TcpListener::from_std(std_listener)?
+        listen(addr).map_err(|e| io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}")))?
     };
+    let bound = listener.local_addr()?;
     let limits = state.limits;
     let app = router(state);
     let (stop, stop_rx) = watch::channel(false);
@@ -89,6 +91,17 @@ pub fn spawn_http(addr: SocketAddr, state: HttpState) -> io::Result<HttpHandle> 
     })?;
     tracing::info!(addr = %bound, ?limits, "HTTP API listening");
     Ok(HttpHandle { addr: bound, stop, thread: Some(thread) })
+}
+
+/// Binds a listener with a queue of [`BACKLOG`] connections not yet accepted.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As `std` and `tokio` binds do on Unix: a restart may bind while old connections linger in
+    // TIME_WAIT (a port another listener holds is still refused).
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Accepts connections until `stop`, then lets them finish for up to [`SHUTDOWN_GRACE`].
