@@ -137,7 +137,7 @@ impl<S: Datagrams> Ingress<S> {
             }
         };
         self.buf = buf;
-        received?;
+        // Keep-alives, timeouts and disconnections go on even if the socket failed.
         for client in self.netcode.clients_id() {
             if let Routed::Disconnected { .. } = self.apply(|n| n.update_client(client), renet) {
                 self.reports.push(Report::TimedOut { client });
@@ -146,7 +146,7 @@ impl<S: Datagrams> Ingress<S> {
         for client in renet.disconnections_id() {
             self.apply(|n| n.disconnect(client), renet);
         }
-        Ok(())
+        received
     }
 
     /// One datagram from `addr` (`bytes` is decrypted in place). What the server runs for every
@@ -246,21 +246,9 @@ impl<S: Datagrams> Ingress<S> {
         }
     }
 
-    /// Closes every connection now, telling each client (shutdown).
-    pub fn disconnect_all(&mut self, renet: &mut RenetServer) {
-        for client in self.netcode.clients_id() {
-            self.apply(|n| n.disconnect(client), renet);
-        }
-    }
-
     /// The connect token's user data of a connected client.
     pub fn user_data(&self, client: u64) -> Option<[u8; NETCODE_USER_DATA_BYTES]> {
         self.netcode.user_data(client)
-    }
-
-    /// The address of a connected client.
-    pub fn client_addr(&self, client: u64) -> Option<SocketAddr> {
-        self.netcode.client_addr(client)
     }
 
     /// Connected clients.
@@ -271,14 +259,6 @@ impl<S: Datagrams> Ingress<S> {
     /// What was dropped or ended since the last call.
     pub fn take_reports(&mut self) -> Vec<Report> {
         std::mem::take(&mut self.reports)
-    }
-
-    /// Makes `client` at `addr` a connected client without a handshake, in renet and here (not
-    /// in netcode): for fuzzing [`Ingress::process_payload`].
-    #[doc(hidden)]
-    pub fn admit_for_fuzzing(&mut self, client: u64, addr: SocketAddr, renet: &mut RenetServer) {
-        renet.add_connection(client);
-        self.conns.insert(addr, Conn { id: client, packets_this_frame: 0, window: Window::default() });
     }
 
     /// Routes the result of a netcode call that concerns no datagram (keep-alives, timeouts,
