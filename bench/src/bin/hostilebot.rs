@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! {"clients":N,"seconds":S,"rate":R,"elapsed_s":..,"junk_datagrams":n,"authenticated_bad":n,
-//!  "reconnects":n,"login_failures":n,"connect_failures":n,"drops":{"auth_slice":n,..},
+//!  "reconnects":n,"login_failures":n,"connect_failures":n,"keep_alive_shaped":n,"drops":{..},
 //!  "by_kind":{"random_bytes":n,..,"auth_slice":n,..}}
 //! ```
 //!
@@ -25,6 +25,9 @@
 //! - `drops`: connections the server closed, under the last bad packet sent on them
 //!   (`unexplained`: none was), `timeout` (netcode timed out) or `other`.
 //! - `connect_failures`: handshakes not completed within 10 s (after a successful login).
+//! - `keep_alive_shaped`: junk whose framing passes the server's datagram check as a keep-alive
+//!   (`shared::ingress::check`); the server cannot always tell a refused keep-alive from an
+//!   accepted one, and counts those it cannot as accepted.
 //!
 //! Exit status: 0 when the run completed, 2 on bad arguments.
 
@@ -42,6 +45,8 @@ use renet::RenetClient;
 use renetcode::{ClientAuthentication, ConnectToken, DisconnectReason, NetcodeClient};
 use serde::Serialize;
 use starforge_shared::client::login;
+use starforge_shared::ingress::check::check_datagram;
+use starforge_shared::ingress::{Kind, Peer};
 use starforge_shared::protocol::{channel, connection_config};
 
 #[path = "../loadbot/hostile.rs"]
@@ -98,6 +103,7 @@ struct Counts {
     reconnects: u64,
     login_failures: u64,
     connect_failures: u64,
+    keep_alive_shaped: u64,
     drops: BTreeMap<&'static str, u64>,
     by_kind: BTreeMap<&'static str, u64>,
 }
@@ -115,6 +121,7 @@ impl Counts {
         self.reconnects += other.reconnects;
         self.login_failures += other.login_failures;
         self.connect_failures += other.connect_failures;
+        self.keep_alive_shaped += other.keep_alive_shaped;
     }
 }
 
@@ -285,6 +292,8 @@ impl Conn {
                 if self.socket.send_to(&datagram, self.server).is_ok() {
                     *counts.by_kind.entry(kind.label()).or_default() += 1;
                     counts.junk_datagrams += 1;
+                    counts.keep_alive_shaped +=
+                        u64::from(check_datagram(&datagram, Peer::Connected) == Ok(Kind::KeepAlive));
                     progress.junk.fetch_add(1, Relaxed);
                 }
             }

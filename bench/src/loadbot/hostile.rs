@@ -2,11 +2,12 @@
 //! packets that break the protocol ([`Bad`]), each built from a seeded ChaCha stream. Pure
 //! functions over bytes; the connection and the sending are in `bin/hostilebot.rs`.
 //!
-//! Renet's packet encoding (type byte, QUIC varints, channel byte, big-endian message count) is
-//! in `docs/PROTOCOL.md` §4; the helpers here are those of `tests/src/hostile.rs`.
+//! Renet packets are built with `shared::ingress::loopback`'s builders (the tests' own);
+//! the encoding is in `docs/PROTOCOL.md` §4.
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
+use starforge_shared::ingress::loopback::{slice, small_reliable, small_unreliable};
 use starforge_shared::protocol::{Command, CommandKind, IntentPacket, PilotInput, channel};
 use starforge_shared::wire;
 
@@ -126,7 +127,7 @@ impl Bad {
     /// Builds the renet packet (to be sealed) with renet packet sequence `sequence`.
     pub fn build(self, rng: &mut ChaCha8Rng, sequence: u64) -> Vec<u8> {
         match self {
-            Bad::Slice => slice(sequence, channel::COMMANDS, 1000, 3, 1200),
+            Bad::Slice => slice(sequence, channel::COMMANDS, 1000, 3, 1200, false),
             Bad::FarAhead => small_reliable(sequence, channel::COMMANDS, 10_000, &[command(1)]),
             Bad::EmptyMessage => small_reliable(sequence, channel::COMMANDS, 0, &[Vec::new()]),
             Bad::FlippedIntent => {
@@ -168,54 +169,4 @@ fn crash(prefix: u8) -> Vec<u8> {
 
 fn command(id: u32) -> Vec<u8> {
     wire::encode(&Command { id, kind: CommandKind::MoveTo { fleet: 1, x: 0.0, y: 0.0 } }).expect("a command encodes")
-}
-
-/// Appends a QUIC variable-length integer (renet's encoding).
-fn varint(out: &mut Vec<u8>, v: u64) {
-    match v {
-        0..=63 => out.push(v as u8),
-        64..=16383 => out.extend_from_slice(&((v as u16) | 0x4000).to_be_bytes()),
-        16384..=0x3fff_ffff => out.extend_from_slice(&((v as u32) | 0x8000_0000).to_be_bytes()),
-        _ => out.extend_from_slice(&(v | 0xc000_0000_0000_0000).to_be_bytes()),
-    }
-}
-
-/// A renet SmallReliable packet (type 0) on `channel` carrying `messages` with ids from
-/// `first_id` on.
-fn small_reliable(sequence: u64, channel: u8, first_id: u64, messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut p = vec![0u8];
-    varint(&mut p, sequence);
-    p.push(channel);
-    p.extend_from_slice(&(messages.len() as u16).to_be_bytes());
-    for (k, m) in messages.iter().enumerate() {
-        varint(&mut p, first_id + k as u64);
-        varint(&mut p, m.len() as u64);
-        p.extend_from_slice(m);
-    }
-    p
-}
-
-/// A renet SmallUnreliable packet (type 1) on `channel` carrying `messages`.
-fn small_unreliable(sequence: u64, channel: u8, messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut p = vec![1u8];
-    varint(&mut p, sequence);
-    p.push(channel);
-    p.extend_from_slice(&(messages.len() as u16).to_be_bytes());
-    for m in messages {
-        varint(&mut p, m.len() as u64);
-        p.extend_from_slice(m);
-    }
-    p
-}
-
-/// A renet ReliableSlice packet (type 2): message 0, slice `index` of `count`, `len` zero bytes.
-fn slice(sequence: u64, channel: u8, index: u64, count: u64, len: usize) -> Vec<u8> {
-    let mut p = vec![2u8];
-    varint(&mut p, sequence);
-    p.push(channel);
-    for v in [0, index, count, len as u64] {
-        varint(&mut p, v);
-    }
-    p.extend(std::iter::repeat_n(0u8, len));
-    p
 }
