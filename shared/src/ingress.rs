@@ -174,7 +174,13 @@ impl<S: Datagrams> Ingress<S> {
             }
         };
         let expiry = check::request_expiry(bytes);
-        let before = self.conns.get(&addr).and_then(|c| self.netcode.time_since_last_received_packet(c.id));
+        let mut before = self.conns.get(&addr).and_then(|c| self.netcode.time_since_last_received_packet(c.id));
+        if kind == Kind::KeepAlive && before == Some(Duration::ZERO) {
+            // The connection already had a packet this frame: move netcode's clock on by a
+            // nanosecond so this keep-alive's verdict shows (see below).
+            self.netcode.update(Duration::from_nanos(1));
+            before = Some(Duration::from_nanos(1));
+        }
         // Renetcode only reads a datagram that passed the checks; a panic it still has in it is
         // caught, and the datagram dropped (no one is disconnected: the sender may be forged).
         let Ingress { netcode, reports, socket, pending, .. } = self;
@@ -193,12 +199,11 @@ impl<S: Datagrams> Ingress<S> {
         match outcome {
             Ok((accepted, routed)) => {
                 self.note(routed, addr, renet);
-                // Netcode notes the time of every packet it accepts: a keep-alive after which the
-                // connection still looks as idle as before was refused (one that arrives after
-                // another packet in the same frame cannot be judged, and counts as accepted).
+                // Netcode answers a keep-alive with nothing either way, but notes the time of
+                // every packet it accepts: one after which the connection looks as idle as
+                // before was refused.
                 let after = self.conns.get(&addr).and_then(|c| self.netcode.time_since_last_received_packet(c.id));
-                let keep_alive_refused =
-                    kind == Kind::KeepAlive && before.is_some_and(|b| b > Duration::ZERO) && after == before;
+                let keep_alive_refused = kind == Kind::KeepAlive && after == before;
                 if !accepted || keep_alive_refused {
                     let client = self.conns.get(&addr).map(|c| c.id);
                     self.drop_packet(Reason::NetcodeRejected, addr, client, false, None);

@@ -237,9 +237,10 @@ fn receive(world: &mut World) {
                         // most of these impossible; a peer that stops acknowledging is not).
                         net.metrics.add_dropped_client(label);
                     }
-                    if net.sessions.remove(&client_id).is_some() {
-                        info!(player_id = client_id, %reason, "disconnected");
-                    }
+                    // Logged for every connection, also one whose session a protocol
+                    // violation already ended (its own warning is throttled).
+                    net.sessions.remove(&client_id);
+                    info!(player_id = client_id, %reason, "disconnected");
                 }
             }
         }

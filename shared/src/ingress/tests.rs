@@ -146,3 +146,18 @@ fn the_dependencies_still_panic_on_these_packets_and_isolation_catches_it() {
     lb.step();
     assert!(lb.ingress.conns.contains_key(&CLIENT));
 }
+
+#[test]
+fn a_forged_keep_alive_is_counted_even_after_an_accepted_packet() {
+    let mut lb = connected();
+    // A real payload, then a keep-alive-shaped datagram that does not decrypt, in one frame.
+    let real = lb.seal(&[1, 0, 0, 0, 1, 1, 7]).expect("sealed");
+    lb.deliver(CLIENT, real);
+    let mut forged = vec![0u8; 1 + 1 + 8 + 16];
+    forged[0] = 0x14;
+    forged[1] = 200;
+    lb.deliver(CLIENT, forged.clone());
+    lb.deliver(CLIENT, forged);
+    lb.step();
+    assert_eq!(reasons(&lb.ingress.take_reports()), vec![(Reason::NetcodeRejected, false); 2]);
+}
