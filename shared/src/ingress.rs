@@ -28,6 +28,10 @@ use renetcode::{NETCODE_USER_DATA_BYTES, NetcodeServer, ServerConfig, ServerResu
 pub use check::{Kind, Peer, Reason};
 use check::{MAX_DATAGRAM_BYTES, MAX_PACKETS_PER_FRAME, Window};
 
+/// Most datagrams read per [`Ingress::update`]; the rest wait in the kernel's buffer for the next
+/// frame, so a flood cannot keep the tick from running.
+pub const MAX_DATAGRAMS_PER_UPDATE: usize = 8192;
+
 /// A datagram socket: the real UDP socket, or an in-memory one (fuzzing, tests).
 pub trait Datagrams {
     /// Receives one datagram (non-blocking: `WouldBlock` when none is waiting).
@@ -127,7 +131,12 @@ impl<S: Datagrams> Ingress<S> {
             conn.packets_this_frame = 0;
         }
         let mut buf = std::mem::take(&mut self.buf);
+        let mut read = 0;
         let received = loop {
+            if read == MAX_DATAGRAMS_PER_UPDATE {
+                break Ok(());
+            }
+            read += 1;
             match self.socket.recv_from(&mut buf) {
                 Ok((len, addr)) => self.process_datagram(addr, &mut buf[..len], renet),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
@@ -152,18 +161,12 @@ impl<S: Datagrams> Ingress<S> {
     /// One datagram from `addr` (`bytes` is decrypted in place). What the server runs for every
     /// datagram; public for the fuzz targets.
     pub fn process_datagram(&mut self, addr: SocketAddr, bytes: &mut [u8], renet: &mut RenetServer) {
-        let peer = match self.conns.get_mut(&addr) {
-            Some(conn) => {
-                conn.packets_this_frame += 1;
-                if conn.packets_this_frame > MAX_PACKETS_PER_FRAME {
-                    let client = Some(conn.id);
-                    self.drop_packet(Reason::Flood, addr, client, false, None);
-                    return;
-                }
-                Peer::Connected
-            }
-            None if self.pending.contains_key(&addr) => Peer::Pending,
-            None => Peer::Unknown,
+        let peer = if self.conns.contains_key(&addr) {
+            Peer::Connected
+        } else if self.pending.contains_key(&addr) {
+            Peer::Pending
+        } else {
+            Peer::Unknown
         };
         let kind = match check::check_datagram(bytes, peer) {
             Ok(kind) => kind,
@@ -223,6 +226,11 @@ impl<S: Datagrams> Ingress<S> {
         if !renet.is_connected(client) {
             return; // being dropped: the rest of what it sent is not read
         }
+        conn.packets_this_frame += 1;
+        if conn.packets_this_frame > MAX_PACKETS_PER_FRAME {
+            self.drop_packet(Reason::Flood, addr, Some(client), false, None);
+            return;
+        }
         if let Err(reason) = check::check_payload(payload, &mut conn.window) {
             self.drop_client(reason, addr, client, renet, None);
             return;
@@ -245,7 +253,12 @@ impl<S: Datagrams> Ingress<S> {
                         }
                     }
                     // The connection is gone from netcode already; renet learns it next frame.
-                    Err(_) => break,
+                    Err(renetcode::NetcodeError::ClientNotFound) => break,
+                    Err(e) => {
+                        if let Some(addr) = self.netcode.client_addr(client) {
+                            self.reports.push(Report::SendFailed { addr, error: e.to_string() });
+                        }
+                    }
                 }
             }
         }
@@ -286,7 +299,7 @@ impl<S: Datagrams> Ingress<S> {
             Routed::Nothing => {}
             Routed::Connected { client, addr } => {
                 self.pending.remove(&addr);
-                self.conns.insert(addr, Conn { id: client, packets_this_frame: 1, window: Window::default() });
+                self.conns.insert(addr, Conn { id: client, packets_this_frame: 0, window: Window::default() });
             }
             Routed::Disconnected { addr } => {
                 self.conns.remove(&addr);

@@ -62,8 +62,7 @@ const PERIOD: Duration = Duration::from_millis(2);
 const INTENT_PERIOD: Duration = Duration::from_millis(50);
 /// Longest handshake after a login.
 const HANDSHAKE: Duration = Duration::from_secs(10);
-/// Most junk datagrams sent in one pass after a stall (the server reads at most 64 per
-/// connection per frame).
+/// Most junk datagrams sent in one pass after a stall.
 const MAX_BURST: f64 = 32.0;
 /// Renet packet sequences of the bad packets start here, far from renet's own.
 const BAD_SEQUENCE: u64 = 1 << 24;

@@ -370,7 +370,7 @@ fn renet_drop(reason: DisconnectReason) -> Option<&'static str> {
         DisconnectReason::ReceiveChannelError { error: ChannelError::ReliableChannelMaxMemoryReached, .. } => {
             Some("reliable_memory")
         }
-        DisconnectReason::ReceiveChannelError { .. } => Some(Reason::Oversized.label()),
+        DisconnectReason::ReceiveChannelError { .. } => Some("renet_channel_error"),
         DisconnectReason::PacketDeserialization(_) => Some(Reason::RenetMalformed.label()),
         DisconnectReason::ReceivedInvalidChannelId(_) => Some(Reason::Channel.label()),
         DisconnectReason::PacketSerialization(_) => Some("server_error"),

@@ -23,8 +23,8 @@ pub enum Reason {
     /// another server or already used from another address; a packet that does not decrypt
     /// with the connection's key; a replayed packet.
     NetcodeRejected,
-    /// More packets from one connection in one frame than [`MAX_PACKETS_PER_FRAME`]: the excess
-    /// is dropped unread (the connection stays).
+    /// More authenticated packets from one connection in one frame than
+    /// [`MAX_PACKETS_PER_FRAME`]: the excess is dropped unread (the connection stays).
     Flood,
     /// A decrypted payload that is not a renet packet (unknown type, truncated, trailing bytes).
     RenetMalformed,
@@ -33,12 +33,16 @@ pub enum Reason {
     /// A message over [`MAX_CLIENT_MESSAGE_BYTES`], or a sliced message (only messages larger
     /// than renet's 1,200-byte slice are sliced, so a client never needs one).
     Oversized,
-    /// An empty message, or more than [`MAX_MESSAGES_PER_PACKET`] messages in one packet.
-    MessageCount,
-    /// A reliable message id more than [`RELIABLE_WINDOW`] ahead of the first one not yet
+    /// A packet without messages, or a message shorter than [`MIN_MESSAGE_BYTES`] (no
+    /// `IntentPacket` or `Command` is).
+    MessageSize,
+    /// A reliable message id [`RELIABLE_WINDOW`] or more ahead of the first one not yet
     /// received.
     MessageWindow,
-    /// An acknowledgement with impossible ranges or more than [`MAX_ACK_RANGES`] of them.
+    /// A renet packet sequence number more than [`SEQUENCE_WINDOW`] below the newest one
+    /// (renet would keep acknowledging it, growing its list of ranges).
+    PacketSequence,
+    /// An acknowledgement with impossible ranges.
     AckRange,
     /// Handling the packet panicked inside a dependency (caught; the client is dropped).
     Panic,
@@ -53,7 +57,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in label order.
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
         Reason::DatagramSize,
         Reason::NetcodePrefix,
         Reason::NetcodeUnexpected,
@@ -62,8 +66,9 @@ impl Reason {
         Reason::RenetMalformed,
         Reason::Channel,
         Reason::Oversized,
-        Reason::MessageCount,
+        Reason::MessageSize,
         Reason::MessageWindow,
+        Reason::PacketSequence,
         Reason::AckRange,
         Reason::Panic,
         Reason::Malformed,
@@ -82,8 +87,9 @@ impl Reason {
             Reason::RenetMalformed => "renet_malformed",
             Reason::Channel => "channel",
             Reason::Oversized => "oversized",
-            Reason::MessageCount => "message_count",
+            Reason::MessageSize => "message_size",
             Reason::MessageWindow => "message_window",
+            Reason::PacketSequence => "packet_sequence",
             Reason::AckRange => "ack_range",
             Reason::Panic => "panic",
             Reason::Malformed => "malformed",
@@ -115,15 +121,18 @@ pub const MAX_DATAGRAM_BYTES: usize = 1400;
 pub const CONNECTION_REQUEST_BYTES: usize = 1 + 13 + 8 + 8 + 24 + 1024;
 /// Largest payload inside a netcode payload packet.
 pub const MAX_PAYLOAD_BYTES: usize = 1300;
-/// Most packets read from one connection per frame; more are dropped unread ([`Reason::Flood`]).
-/// A frame is a few milliseconds; a client sends a few dozen packets a second.
+/// Most authenticated packets handed to renet per connection per frame; more are dropped unread
+/// ([`Reason::Flood`]). A frame is a few milliseconds; a client sends a few dozen packets a
+/// second. Counted after decryption, so forged datagrams cannot use up a player's allowance.
 pub const MAX_PACKETS_PER_FRAME: u32 = 64;
-/// Most messages in one renet packet.
-pub const MAX_MESSAGES_PER_PACKET: usize = 64;
-/// How far ahead of the first reliable message not yet received a message id may be.
-pub const RELIABLE_WINDOW: u64 = 256;
-/// Most ranges in one renet acknowledgement (renet keeps at most 64).
-pub const MAX_ACK_RANGES: u64 = 64;
+/// Shortest message: the smallest `IntentPacket` and `Command` encode to 3 bytes.
+pub const MIN_MESSAGE_BYTES: u64 = 3;
+/// How far ahead of the first reliable message not yet received a message id may be (a
+/// client's burst of commands with a lost packet stays well inside it).
+pub const RELIABLE_WINDOW: u64 = 4096;
+/// How far below the newest renet packet sequence number a packet may be (reordering on the
+/// way never comes close).
+pub const SEQUENCE_WINDOW: u64 = 1024;
 
 /// Netcode packet types.
 const REQUEST: u8 = 0;
@@ -210,13 +219,22 @@ pub fn request_expiry(bytes: &[u8]) -> u64 {
     bytes.get(22..30).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
 }
 
-/// Per-connection state of the checks: which reliable command ids have arrived.
-#[derive(Debug, Default)]
+/// Per-connection state of the checks: the newest packet sequence number, and which reliable
+/// command ids have arrived.
+#[derive(Debug)]
 pub struct Window {
+    /// The newest renet packet sequence number seen.
+    newest: Option<u64>,
     /// The first command id not yet received.
     next: u64,
-    /// Ids received at or after `next + 1` (fewer than [`RELIABLE_WINDOW`]).
-    ahead: std::collections::BTreeSet<u64>,
+    /// Ids in `next..next + RELIABLE_WINDOW` received, one bit each at `id % RELIABLE_WINDOW`.
+    ahead: Box<[u64; RELIABLE_WINDOW as usize / 64]>,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window { newest: None, next: 0, ahead: Box::new([0; RELIABLE_WINDOW as usize / 64]) }
+    }
 }
 
 impl Window {
@@ -225,14 +243,37 @@ impl Window {
         id < self.next || id - self.next < RELIABLE_WINDOW
     }
 
+    fn bit(id: u64) -> (usize, u64) {
+        let i = id % RELIABLE_WINDOW;
+        ((i / 64) as usize, 1 << (i % 64))
+    }
+
     /// Notes a command id within the window.
     fn note(&mut self, id: u64) {
         if id < self.next {
             return;
         }
-        self.ahead.insert(id);
-        while self.ahead.remove(&self.next) {
+        let (word, mask) = Self::bit(id);
+        self.ahead[word] |= mask;
+        loop {
+            let (word, mask) = Self::bit(self.next);
+            if self.ahead[word] & mask == 0 {
+                break;
+            }
+            self.ahead[word] &= !mask;
             self.next += 1;
+        }
+    }
+
+    /// Notes a packet sequence number; `false` if it is too far below the newest.
+    fn sequence(&mut self, sequence: u64) -> bool {
+        match self.newest {
+            Some(newest) if sequence.saturating_add(SEQUENCE_WINDOW) < newest => false,
+            Some(newest) if sequence <= newest => true,
+            _ => {
+                self.newest = Some(sequence);
+                true
+            }
         }
     }
 }
@@ -273,32 +314,41 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Checks a decrypted renet packet from an authenticated client: channel, message sizes and
-/// counts, reliable ids within the window, acknowledgement ranges, nothing after the end. Notes
-/// accepted reliable ids in `window`. Renet may then parse and store it without panicking and
-/// without allocating more than the channel limits.
+/// Checks a decrypted renet packet from an authenticated client: channel, message sizes,
+/// reliable ids and packet sequence numbers within their windows, acknowledgement ranges,
+/// nothing after the end. Notes what it accepted in `window`. Renet may then parse and store it
+/// without panicking and without holding more than the channel limits.
 pub fn check_payload(bytes: &[u8], window: &mut Window) -> Result<(), Reason> {
     let mut r = Reader { bytes };
-    match r.u8()? {
-        kind @ (0 | 1) => {
+    let kind = r.u8()?;
+    if kind > 4 {
+        return Err(Reason::RenetMalformed);
+    }
+    if kind == 2 || kind == 3 {
+        // Reliable and unreliable slices: only messages over 1,200 bytes are sliced.
+        return Err(Reason::Oversized);
+    }
+    let sequence = r.varint()?;
+    match kind {
+        0 | 1 => {
             let reliable = kind == 0;
-            r.varint()?; // packet sequence
             let expected = if reliable { channel::COMMANDS } else { channel::INTENTS };
             if r.u8()? != expected {
                 return Err(Reason::Channel);
             }
             let count = usize::from(r.u16()?);
-            if count == 0 || count > MAX_MESSAGES_PER_PACKET {
-                return Err(Reason::MessageCount);
+            if count == 0 {
+                return Err(Reason::MessageSize);
             }
-            let mut ids = [0u64; MAX_MESSAGES_PER_PACKET];
-            for id in ids.iter_mut().take(count) {
+            // At most a few hundred fit in a payload; bounded by the packet's size.
+            let mut ids = Vec::new();
+            for _ in 0..count {
                 if reliable {
-                    *id = r.varint()?;
+                    ids.push(r.varint()?);
                 }
                 let len = r.varint()?;
-                if len == 0 {
-                    return Err(Reason::MessageCount);
+                if len < MIN_MESSAGE_BYTES {
+                    return Err(Reason::MessageSize);
                 }
                 if len > MAX_CLIENT_MESSAGE_BYTES as u64 {
                     return Err(Reason::Oversized);
@@ -308,23 +358,21 @@ pub fn check_payload(bytes: &[u8], window: &mut Window) -> Result<(), Reason> {
             if !r.bytes.is_empty() {
                 return Err(Reason::RenetMalformed);
             }
-            // Ids are noted only once the whole packet is known to be good.
-            if reliable {
-                if !ids[..count].iter().all(|id| window.fits(*id)) {
-                    return Err(Reason::MessageWindow);
-                }
-                ids[..count].iter().for_each(|id| window.note(*id));
+            if !ids.iter().all(|id| window.fits(*id)) {
+                return Err(Reason::MessageWindow);
             }
+            if !window.sequence(sequence) {
+                return Err(Reason::PacketSequence);
+            }
+            // Ids are noted only once the whole packet is known to be good.
+            ids.iter().for_each(|id| window.note(*id));
             Ok(())
         }
-        // Reliable and unreliable slices: only messages over 1,200 bytes are sliced.
-        2 | 3 => Err(Reason::Oversized),
-        4 => {
-            r.varint()?; // packet sequence
+        _ => {
             let end = r.varint()?;
             let size = r.varint()?;
             let more = r.varint()?;
-            if end < size || more >= MAX_ACK_RANGES {
+            if end < size {
                 return Err(Reason::AckRange);
             }
             let mut previous_start = end - size;
@@ -339,9 +387,14 @@ pub fn check_payload(bytes: &[u8], window: &mut Window) -> Result<(), Reason> {
                 }
                 previous_start = range_end - size;
             }
-            if r.bytes.is_empty() { Ok(()) } else { Err(Reason::RenetMalformed) }
+            if !r.bytes.is_empty() {
+                return Err(Reason::RenetMalformed);
+            }
+            if !window.sequence(sequence) {
+                return Err(Reason::PacketSequence);
+            }
+            Ok(())
         }
-        _ => Err(Reason::RenetMalformed),
     }
 }
 
