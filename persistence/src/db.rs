@@ -78,18 +78,14 @@ type EmbeddedMigration = (i64, &'static str, &'static str);
 /// Postgres migrations, in version order (`persistence/migrations/postgres/`).
 const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/postgres/0001_players.sql")),
-    (2, "world", include_str!("../migrations/postgres/0002_world.sql")),
-    (3, "entities fillfactor", include_str!("../migrations/postgres/0003_entities_fillfactor.sql")),
-    (4, "journal", include_str!("../migrations/postgres/0004_journal.sql")),
+    (2, "world tables", include_str!("../migrations/postgres/0002_world.sql")),
 ];
 
 /// SQLite migrations, in version order (`persistence/migrations/sqlite/`); the same versions
 /// and descriptions as [`POSTGRES_MIGRATIONS`].
 const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/sqlite/0001_players.sql")),
-    (2, "world", include_str!("../migrations/sqlite/0002_world.sql")),
-    (3, "entities fillfactor", include_str!("../migrations/sqlite/0003_entities_fillfactor.sql")),
-    (4, "journal", include_str!("../migrations/sqlite/0004_journal.sql")),
+    (2, "world tables", include_str!("../migrations/sqlite/0002_world.sql")),
 ];
 
 /// Which database engine.
@@ -205,6 +201,17 @@ pub enum DbError {
         /// Who holds it, as far as can be told.
         holder: String,
     },
+    /// The database holds a world in the format before relational tables.
+    #[error(
+        "the {backend} database holds a world saved in the old format (one `entities` table of encoded blobs); \
+         this server keeps the world in relational tables and cannot read it. No released version wrote that \
+         format, so there is no conversion: start with a new database (Postgres: `dropdb` and `createdb` it, or \
+         set DATABASE_URL to another one; SQLite: move the file and its -wal/-shm files away)"
+    )]
+    OldFormat {
+        /// Which engine.
+        backend: Backend,
+    },
     /// One migration failed; nothing of it was applied (each runs in a transaction).
     #[error("{backend}: migration {version} ({description}) failed: {reason}")]
     Migration {
@@ -303,12 +310,31 @@ impl Db {
     /// embedded one.
     pub async fn migrate(&self) -> Result<(), DbError> {
         let backend = self.backend();
+        if self.holds_old_format().await? {
+            return Err(DbError::OldFormat { backend });
+        }
         let migrator = migrator(backend);
         let result = match self {
             Db::Postgres(pool) => run(&migrator, pool).await,
             Db::Sqlite(pool) => run(&migrator, pool).await,
         };
         result.map_err(|error| migrate_error(backend, error))
+    }
+
+    /// Whether the database holds the blob tables of the format before relational tables.
+    async fn holds_old_format(&self) -> Result<bool, DbError> {
+        const WHAT: &str = "checking the saved world's format";
+        let found: Result<bool, sqlx::Error> = match self {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar("SELECT to_regclass('entities') IS NOT NULL").fetch_one(pool).await
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'entities'")
+                    .fetch_one(pool)
+                    .await
+            }
+        };
+        found.map_err(|e| DbError::query(self.backend(), WHAT, e))
     }
 
     /// Awaits `step`, a startup step against this database (migrations, a spill file, reading

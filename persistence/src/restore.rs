@@ -1,19 +1,23 @@
 //! Restore: load the world the database holds and rebuild it in an empty Bevy world.
 //!
-//! [`load`] reads the `world` row and every entity row (ordered by id; on Postgres from the view
-//! `entities_current`: `entities` with the journal's newest rows) and decodes them,
-//! failing with a message that names the bad row rather than starting from half a world.
-//! [`apply`] inserts the resources (tick, seed, id allocator, ledger, counters, engagements,
-//! galaxy, market with its orders and tickers) and spawns every entity under its old
-//! [`EntityId`] with exactly the components a freshly spawned one has; derived state (entity
-//! index, spatial grid, obstacle world, census) is rebuilt by the simulation as usual.
+//! [`load`] reads this server's `world` row and every table (ordered by key) into
+//! [`crate::tables::schema::Rows`] and decodes them ([`crate::tables::map::decode`]), failing
+//! with a message that names the bad row rather than starting from half a world. [`apply`]
+//! inserts the resources (tick, seed, id allocator, ledger, counters, engagements, galaxy,
+//! market with its orders and tickers) and spawns every entity under its old [`EntityId`] with
+//! exactly the components a freshly spawned one has; derived state (entity index, spatial
+//! grid, obstacle world, census) is rebuilt by the simulation as usual.
 
 use bevy_ecs::prelude::*;
+use sqlx::AssertSqlSafe;
 use starforge_components::galaxy::Galaxy;
 use starforge_components::prelude::*;
 
 use crate::db::{Db, DbError};
-use crate::rows::{self, FORMAT, Record, RowError, WorldMeta};
+use crate::rows::{self, Record, WorldMeta};
+use crate::tables::Table;
+use crate::tables::map::{self, RowError};
+use crate::tables::schema::{self, Rows};
 
 /// A world read from the database.
 #[derive(Debug)]
@@ -37,58 +41,96 @@ pub enum RestoreError {
     /// A row does not decode.
     #[error("the saved world is unreadable: {0}")]
     Row(#[from] RowError),
-    /// The world row was written by another version of the row format.
-    #[error("the saved world has format {found}; this server reads format {FORMAT} (use a matching server version)")]
-    Format {
-        /// The stored format.
-        found: i32,
-    },
     /// The rows contradict each other.
     #[error("the saved world is inconsistent: {0}")]
     Inconsistent(String),
 }
 
-type EntityRow = (i64, i16, Vec<u8>);
-type WorldRow = (i32, i64, Vec<u8>, Vec<u8>);
-
-/// The world the database holds, or `None` for a database without one.
+/// The world the database holds for this server ([`crate::SHARD`]), or `None` for a database
+/// without one.
 pub async fn load(db: &Db) -> Result<Option<LoadedWorld>, RestoreError> {
-    let backend = db.backend();
-    let q = |what: &'static str| move |e: sqlx::Error| DbError::query(backend, what, e);
-    let world: Option<WorldRow> = match db {
-        Db::Postgres(pool) => sqlx::query_as("SELECT format, batch, meta, galaxy FROM world WHERE id = 1")
-            .fetch_optional(pool)
-            .await
-            .map_err(q("reading the world row"))?,
-        Db::Sqlite(pool) => sqlx::query_as("SELECT format, batch, meta, galaxy FROM world WHERE id = 1")
-            .fetch_optional(pool)
-            .await
-            .map_err(q("reading the world row"))?,
+    let mut rows = Rows::default();
+    let held = match db {
+        Db::Postgres(pool) => {
+            let mut c = pool.acquire().await.map_err(|e| DbError::query(db.backend(), "reading the world", e))?;
+            read_all_pg(&mut c, &mut rows).await
+        }
+        Db::Sqlite(pool) => {
+            let mut c = pool.acquire().await.map_err(|e| DbError::query(db.backend(), "reading the world", e))?;
+            read_all_sqlite(&mut c, &mut rows).await
+        }
     };
-    let Some((format, batch, meta, galaxy)) = world else { return Ok(None) };
-    if format != FORMAT {
-        return Err(RestoreError::Format { found: format });
+    let held = held.map_err(|(table, e)| DbError::query(db.backend(), table, e))?;
+    if !held {
+        return Ok(None);
     }
-    let meta: WorldMeta = rows::decode(&meta).map_err(|reason| RowError::World { what: "meta", reason })?;
-    let galaxy: Galaxy = rows::decode(&galaxy).map_err(|reason| RowError::World { what: "galaxy", reason })?;
-    let rows: Vec<EntityRow> = match db {
-        // `entities` overlaid with the journal's newest row per id (see the writer).
-        Db::Postgres(pool) => sqlx::query_as("SELECT id, kind, data FROM entities_current ORDER BY id")
-            .fetch_all(pool)
-            .await
-            .map_err(q("reading entities"))?,
-        Db::Sqlite(pool) => sqlx::query_as("SELECT id, kind, data FROM entities ORDER BY id")
-            .fetch_all(pool)
-            .await
-            .map_err(q("reading entities"))?,
-    };
-    let mut records = Vec::with_capacity(rows.len());
-    for (id, kind, data) in rows {
-        let id = u64::try_from(id).map_err(|_| RestoreError::Inconsistent(format!("negative entity id {id}")))?;
-        records.push((EntityId(id), Record::decode(id, kind, &data)?));
+    Ok(Some(map::decode(rows)?))
+}
+
+type ReadError = (&'static str, sqlx::Error);
+
+/// Reads every table into `rows`; false if this shard has no world row.
+async fn read_all_pg(c: &mut sqlx::PgConnection, rows: &mut Rows) -> Result<bool, ReadError> {
+    async fn read<T: Table>(c: &mut sqlx::PgConnection, t: &mut T, order: &str) -> Result<(), ReadError> {
+        let sql = schema::select::<T>(true, "", order);
+        for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *c).await.map_err(|e| (T::NAME, e))? {
+            t.push_pg(&row).map_err(|e| (T::NAME, e))?;
+        }
+        Ok(())
     }
-    let batch = u64::try_from(batch).map_err(|_| RestoreError::Inconsistent(format!("negative batch id {batch}")))?;
-    Ok(Some(LoadedWorld { batch, meta, galaxy, records }))
+    let sql = schema::select::<schema::WorldRows>(true, " WHERE shard = $1", "shard");
+    for row in sqlx::query(AssertSqlSafe(sql)).bind(crate::SHARD).fetch_all(&mut *c).await.map_err(|e| ("world", e))? {
+        rows.world.push_pg(&row).map_err(|e| ("world", e))?;
+    }
+    if rows.world.is_empty() {
+        return Ok(false);
+    }
+    read(c, &mut rows.systems, "id").await?;
+    read(c, &mut rows.planets, "system_id, planet").await?;
+    read(c, &mut rows.lanes, "id").await?;
+    read(c, &mut rows.empires, "id").await?;
+    read(c, &mut rows.fleets, "id").await?;
+    read(c, &mut rows.ships, "id").await?;
+    read(c, &mut rows.colonies, "id").await?;
+    read(c, &mut rows.buildings, "colony_id, building").await?;
+    read(c, &mut rows.construction, "colony_id, position").await?;
+    read(c, &mut rows.shipyard, "colony_id, position").await?;
+    read(c, &mut rows.orders, "id").await?;
+    read(c, &mut rows.tickers, "resource").await?;
+    read(c, &mut rows.engagements, "system_id").await?;
+    Ok(true)
+}
+
+/// [`read_all_pg`] on SQLite.
+async fn read_all_sqlite(c: &mut sqlx::SqliteConnection, rows: &mut Rows) -> Result<bool, ReadError> {
+    async fn read<T: Table>(c: &mut sqlx::SqliteConnection, t: &mut T, order: &str) -> Result<(), ReadError> {
+        let sql = schema::select::<T>(false, "", order);
+        for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *c).await.map_err(|e| (T::NAME, e))? {
+            t.push_sqlite(&row).map_err(|e| (T::NAME, e))?;
+        }
+        Ok(())
+    }
+    let sql = schema::select::<schema::WorldRows>(false, " WHERE shard = ?1", "shard");
+    for row in sqlx::query(AssertSqlSafe(sql)).bind(crate::SHARD).fetch_all(&mut *c).await.map_err(|e| ("world", e))? {
+        rows.world.push_sqlite(&row).map_err(|e| ("world", e))?;
+    }
+    if rows.world.is_empty() {
+        return Ok(false);
+    }
+    read(c, &mut rows.systems, "id").await?;
+    read(c, &mut rows.planets, "system_id, planet").await?;
+    read(c, &mut rows.lanes, "id").await?;
+    read(c, &mut rows.empires, "id").await?;
+    read(c, &mut rows.fleets, "id").await?;
+    read(c, &mut rows.ships, "id").await?;
+    read(c, &mut rows.colonies, "id").await?;
+    read(c, &mut rows.buildings, "colony_id, building").await?;
+    read(c, &mut rows.construction, "colony_id, position").await?;
+    read(c, &mut rows.shipyard, "colony_id, position").await?;
+    read(c, &mut rows.orders, "id").await?;
+    read(c, &mut rows.tickers, "resource").await?;
+    read(c, &mut rows.engagements, "system_id").await?;
+    Ok(true)
 }
 
 /// Rebuilds `loaded` in `world`, which must hold the simulation's resources and no entities

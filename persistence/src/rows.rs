@@ -1,10 +1,7 @@
-//! The mapping between the world's persisted components and database rows.
-//!
-//! Every persisted entity is one row of the `entities` table: its [`EntityId`], a [`Kind`], its
-//! owner (for operators' queries) and `data`, the bincode encoding of its record ([`Record`]):
-//! exactly the components a restore needs to rebuild it. Resources (tick, id allocator, ledger,
-//! counters, engagements, market tickers) are one [`WorldMeta`] in the single-row `world` table
-//! next to the galaxy. Trades and combat reports are appended to `history`.
+//! The persisted state as Rust records: what a restore needs to rebuild each entity
+//! ([`Record`]), the world's resources ([`WorldMeta`]), history ([`HistoryEntry`]), the
+//! queries the collection reads them through, and [`spawn`] (a record back into an entity).
+//! How records become table rows is in [`crate::tables::map`].
 //!
 //! What is *not* stored is derived and rebuilt: the [`EntityIndex`], the spatial grid and each
 //! ship's [`GridCell`], the obstacle world, per-system census, the market's indexes. Random
@@ -12,15 +9,10 @@
 //! "RNG position".
 
 use bevy_ecs::prelude::*;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use starforge_components::prelude::*;
 
-/// Version of the row encoding; stored in `world.format`. A database written with another
-/// format is refused at startup rather than misread.
-pub const FORMAT: i32 = 1;
-
-/// What kind of entity a row holds (`entities.kind`).
+/// What kind of entity a record is (each kind has its table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(i16)]
 pub enum Kind {
@@ -34,25 +26,6 @@ pub enum Kind {
     Colony = 4,
     /// An open market order.
     Order = 5,
-}
-
-impl Kind {
-    /// The kind stored as `code`, if any.
-    pub fn from_code(code: i16) -> Option<Kind> {
-        Some(match code {
-            1 => Kind::Empire,
-            2 => Kind::Fleet,
-            3 => Kind::Ship,
-            4 => Kind::Colony,
-            5 => Kind::Order,
-            _ => return None,
-        })
-    }
-
-    /// The stored code.
-    pub fn code(self) -> i16 {
-        self as i16
-    }
 }
 
 /// An empire's persisted components.
@@ -140,57 +113,6 @@ pub enum Record {
     Order(MarketOrder),
 }
 
-/// A row that cannot be turned back into a record.
-#[derive(Debug, thiserror::Error)]
-pub enum RowError {
-    /// `kind` holds no known code.
-    #[error("entity {id}: unknown kind {kind}")]
-    UnknownKind {
-        /// The row's id.
-        id: u64,
-        /// The stored code.
-        kind: i16,
-    },
-    /// `data` does not decode as the kind's record.
-    #[error("entity {id} ({kind:?}): undecodable data: {reason}")]
-    Data {
-        /// The row's id.
-        id: u64,
-        /// Its kind.
-        kind: Kind,
-        /// The decoder's message.
-        reason: String,
-    },
-    /// A world-level blob does not decode.
-    #[error("world {what}: undecodable data: {reason}")]
-    World {
-        /// Which blob.
-        what: &'static str,
-        /// The decoder's message.
-        reason: String,
-    },
-}
-
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
-/// Encodes a serializable value the way rows store it (bincode 2, standard config).
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Encoding plain data into a Vec cannot fail (no maps with non-string keys matter to
-    // bincode, no I/O); an empty blob would be refused at decode time rather than misread.
-    bincode::serde::encode_to_vec(value, config()).unwrap_or_default()
-}
-
-/// Decodes a value stored with [`encode`]; trailing bytes are an error.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, used) = bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())?;
-    if used != bytes.len() {
-        return Err(format!("{} trailing bytes", bytes.len() - used));
-    }
-    Ok(value)
-}
-
 impl Record {
     /// The row kind.
     pub fn kind(&self) -> Kind {
@@ -203,7 +125,7 @@ impl Record {
         }
     }
 
-    /// The owning empire (`entities.owner`); `None` for empires.
+    /// The owning empire; `None` for empires.
     pub fn owner(&self) -> Option<EntityId> {
         match self {
             Record::Empire(_) => None,
@@ -212,36 +134,6 @@ impl Record {
             Record::Colony(c) => Some(c.owner),
             Record::Order(o) => Some(o.owner),
         }
-    }
-
-    /// The `data` column.
-    pub fn encode(&self) -> Vec<u8> {
-        match self {
-            Record::Empire(r) => encode(r),
-            Record::Fleet(r) => encode(r),
-            Record::Ship(r) => encode(r),
-            Record::Colony(r) => encode(r),
-            Record::Order(r) => encode(r),
-        }
-    }
-
-    /// The record of row (`id`, `kind`, `data`).
-    pub fn decode(id: u64, kind: i16, data: &[u8]) -> Result<Record, RowError> {
-        let kind = Kind::from_code(kind).ok_or(RowError::UnknownKind { id, kind })?;
-        let err = |reason| RowError::Data { id, kind, reason };
-        Ok(match kind {
-            Kind::Empire => Record::Empire(decode(data).map_err(err)?),
-            Kind::Fleet => Record::Fleet(decode(data).map_err(err)?),
-            Kind::Ship => Record::Ship(decode(data).map_err(err)?),
-            Kind::Colony => Record::Colony(decode(data).map_err(err)?),
-            Kind::Order => {
-                let order: MarketOrder = decode(data).map_err(err)?;
-                if order.id.0 != id {
-                    return Err(RowError::Data { id, kind, reason: format!("order id {} in the data", order.id.0) });
-                }
-                Record::Order(order)
-            }
-        })
     }
 }
 
@@ -279,31 +171,13 @@ impl WorldMeta {
     }
 }
 
-/// A trade or combat report, appended to `history`.
+/// A trade or combat report (appended to `market_trades` or `combat_reports`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum History {
     /// A trade.
     Trade(TradeExecuted),
     /// An engagement ended.
     Combat(CombatReport),
-}
-
-impl History {
-    /// `history.kind`: 1 trade, 2 combat report.
-    pub fn code(&self) -> i16 {
-        match self {
-            History::Trade(_) => 1,
-            History::Combat(_) => 2,
-        }
-    }
-
-    /// `history.data`.
-    pub fn encode(&self) -> Vec<u8> {
-        match self {
-            History::Trade(t) => encode(t),
-            History::Combat(c) => encode(c),
-        }
-    }
 }
 
 /// One history row: the tick it happened at, and its place among that tick's entries.
@@ -414,61 +288,4 @@ pub fn spawn(world: &mut World, id: EntityId, record: &Record) -> Option<Entity>
     };
     world.resource_mut::<EntityIndex>().insert(id, entity);
     Some(entity)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shared_paths_and_names_are_stored_exactly_as_the_vectors_and_strings_before_them() {
-        // Rows written when `ShipOrder` paths and waypoints were `Vec`s and colony names
-        // `String`s must read back unchanged (same row format).
-        let path = vec![SystemId(3), SystemId(300), SystemId(70_000)];
-        assert_eq!(encode(&std::sync::Arc::<[SystemId]>::from(path.clone())), encode(&path));
-        let points = vec![glam::Vec2::new(1.5, -2.0), glam::Vec2::ZERO];
-        assert_eq!(encode(&std::sync::Arc::<[glam::Vec2]>::from(points.clone())), encode(&points));
-        assert_eq!(encode(&std::sync::Arc::<str>::from("Colony 7")), encode(&String::from("Colony 7")));
-        let order = ShipOrder::jump(path.clone());
-        assert_eq!(decode::<ShipOrder>(&encode(&order)), Ok(order));
-    }
-
-    #[test]
-    fn every_kind_code_round_trips_and_unknown_codes_are_refused() {
-        for k in [Kind::Empire, Kind::Fleet, Kind::Ship, Kind::Colony, Kind::Order] {
-            assert_eq!(Kind::from_code(k.code()), Some(k));
-        }
-        assert_eq!(Kind::from_code(0), None);
-        assert_eq!(Kind::from_code(6), None);
-        assert!(matches!(Record::decode(9, 77, &[]), Err(RowError::UnknownKind { id: 9, kind: 77 })));
-    }
-
-    #[test]
-    fn garbage_data_is_an_error_naming_the_entity_never_a_panic() {
-        let order = MarketOrder {
-            id: EntityId(5),
-            owner: EntityId(2),
-            resource: ResourceKind::Minerals,
-            side: Side::Buy,
-            price: 10,
-            quantity: 3,
-            placed_tick: 1,
-            expires_tick: 100,
-        };
-        let bytes = Record::Order(order).encode();
-        assert_eq!(Record::decode(5, Kind::Order.code(), &bytes).unwrap(), Record::Order(order));
-        // The same bytes under another id: refused (an order's id lives in its data too).
-        assert!(Record::decode(6, Kind::Order.code(), &bytes).is_err());
-        let mut longer = bytes.clone();
-        longer.push(0);
-        let e = Record::decode(5, Kind::Order.code(), &longer).unwrap_err().to_string();
-        assert!(e.contains("entity 5") && e.contains("trailing"), "{e}");
-        for len in 0..bytes.len() {
-            assert!(Record::decode(5, Kind::Order.code(), &bytes[..len]).is_err(), "truncated to {len} bytes");
-        }
-        // Junk of every kind decodes to an error or (by chance) some record, never a panic.
-        for kind in 1..=5 {
-            let _ = Record::decode(5, kind, &[0xff; 40]);
-        }
-    }
 }

@@ -8,8 +8,7 @@
 //! checksum of the payload, and the payload: a bincode [`Spill`]. The file is written to a
 //! temporary name, synced and renamed, so a crash while writing leaves the previous state (no
 //! file, or an older complete one). A file that does not check out is an error naming it; it is
-//! never applied and never deleted; so is one written with another row format
-//! ([`crate::rows::FORMAT`]). A file whose batch the database already holds (or a newer one) is
+//! never applied and never deleted; so is one written with another format ([`FORMAT`]). A file whose batch the database already holds (or a newer one) is
 //! renamed to `<file>.stale` with a warning, never applied.
 //!
 //! What it holds: every entity and open order at the shutdown tick (applied as a replacement of
@@ -23,10 +22,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Db;
+use crate::apply::{Applied, apply};
 use crate::db::beside;
-use crate::writer::{self, EncodedBatch};
+use crate::tables::schema::Rows;
 
 const MAGIC: &[u8; 8] = b"SFSPILL1";
+
+/// Version of the payload ([`Spill`] and the [`Rows`] it holds); a file of another version is
+/// refused rather than misread.
+pub const FORMAT: i32 = 2;
 
 /// The spill file's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,10 +38,10 @@ pub struct Spill {
     /// The database the world belongs to (as the server names it, password hidden): a spill is
     /// only applied to that database.
     pub database: String,
-    /// The row format of the records ([`crate::rows::FORMAT`]).
+    /// The payload format ([`FORMAT`]).
     pub format: i32,
-    /// The whole world as one batch ([`EncodedBatch::replace`] set).
-    pub batch: EncodedBatch,
+    /// The whole world as one batch's rows ([`Rows::replace`] set).
+    pub rows: Rows,
 }
 
 /// Where a server spills, and for which database.
@@ -97,14 +101,6 @@ pub enum SpillError {
         /// This server's.
         expected: i32,
     },
-    /// The world could not be encoded (an id beyond what the database stores).
-    #[error("the world could not be encoded for the spill file {path}: {reason}")]
-    Unencodable {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
     /// The database refused it.
     #[error("spill file {path} could not be written to the database: {source}")]
     Database {
@@ -123,7 +119,8 @@ fn checksum(bytes: &[u8]) -> u64 {
 /// Writes `spill` to `path` (through a temporary file, synced, then renamed).
 pub fn write(path: &Path, spill: &Spill) -> Result<(), SpillError> {
     let io = |source| SpillError::Io { path: path.to_path_buf(), source };
-    let payload = crate::rows::encode(spill);
+    let payload =
+        bincode::serde::encode_to_vec(spill, bincode::config::standard()).map_err(|e| io(std::io::Error::other(e)))?;
     let tmp = beside(path, ".tmp");
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -163,7 +160,11 @@ pub fn read(path: &Path) -> Result<Option<Spill>, SpillError> {
     if checksum(payload) != sum {
         return Err(damaged("checksum mismatch".into()));
     }
-    crate::rows::decode(payload).map(Some).map_err(|e| damaged(format!("cannot decode: {e}")))
+    match bincode::serde::decode_from_slice::<Spill, _>(payload, bincode::config::standard()) {
+        Ok((spill, used)) if used == payload.len() => Ok(Some(spill)),
+        Ok((_, used)) => Err(damaged(format!("{} trailing bytes", payload.len() - used))),
+        Err(e) => Err(damaged(format!("cannot decode: {e}"))),
+    }
 }
 
 /// At startup, before the world is read: writes a spill file left by the last shutdown to
@@ -181,21 +182,21 @@ pub async fn apply_pending(db: &Db, target: &SpillTarget) -> Result<Option<u64>,
             this: target.database.clone(),
         });
     }
-    if spill.format != crate::rows::FORMAT {
-        return Err(SpillError::OtherFormat { path: path.clone(), found: spill.format, expected: crate::rows::FORMAT });
+    if spill.format != FORMAT {
+        return Err(SpillError::OtherFormat { path: path.clone(), found: spill.format, expected: FORMAT });
     }
-    let applied =
-        writer::apply(db, &spill.batch).await.map_err(|source| SpillError::Database { path: path.clone(), source })?;
-    if applied.written() {
+    let applied = apply(db, &spill.rows).await.map_err(|source| SpillError::Database { path: path.clone(), source })?;
+    let tick = spill.rows.world.tick.first().copied().unwrap_or_default() as u64;
+    if applied == Applied::Written {
         std::fs::remove_file(path).map_err(|source| SpillError::Io { path: path.clone(), source })?;
-        return Ok(Some(spill.batch.tick as u64));
+        return Ok(Some(tick));
     }
     // Written already (a crash between the write and the removal) or older than the database.
     let stale = beside(path, ".stale");
     std::fs::rename(path, &stale).map_err(|source| SpillError::Io { path: path.clone(), source })?;
     tracing::warn!(
-        batch = spill.batch.id,
-        tick = spill.batch.tick,
+        batch = spill.rows.batch(),
+        tick,
         "spill file {} was not applied: the database already holds that batch or a newer one; it is kept as {}",
         path.display(),
         stale.display()
@@ -208,23 +209,12 @@ mod tests {
     use super::*;
 
     fn sample() -> Spill {
-        Spill {
-            database: "Sqlite(\"world.db\")".into(),
-            format: crate::rows::FORMAT,
-            batch: EncodedBatch {
-                replace: true,
-                id: 7,
-                tick: 140,
-                meta: vec![1, 2, 3],
-                galaxy: Some(vec![9; 40]),
-                deletes: vec![],
-                ids: vec![1, 2],
-                kinds: vec![1, 3],
-                owners: vec![None, Some(1)],
-                data: vec![vec![5; 10], vec![6; 20]],
-                ..EncodedBatch::default()
-            },
-        }
+        let mut rows = Rows { replace: true, ..Rows::default() };
+        rows.world.batch.push(7);
+        rows.world.tick.push(140);
+        rows.ships.id.push(3);
+        rows.deletes.orders.push(9);
+        Spill { database: "Sqlite(\"world.db\")".into(), format: FORMAT, rows }
     }
 
     #[test]

@@ -103,11 +103,6 @@ pub struct ServerConfig {
     /// the sessions that hold the locks it waits for. A slow step says so every 10 s before.
     #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_interval)]
     pub startup_timeout: Duration,
-    /// Postgres: journal rows at which a flush also folds the journal into the `entities`
-    /// table (docs/OPERATIONS.md, "The journal"). Smaller: a smaller journal, more frequent
-    /// folds; 0 writes every flush straight into `entities` (no journal).
-    #[arg(long, value_name = "ROWS", default_value_t = starforge_persistence::writer::JOURNAL_FOLD_ROWS)]
-    pub journal_fold_rows: u64,
 }
 
 impl ServerConfig {
@@ -152,7 +147,6 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(60),
             spill_path: None,
             startup_timeout: Duration::from_secs(600),
-            journal_fold_rows: starforge_persistence::writer::JOURNAL_FOLD_ROWS,
         }
     }
 }

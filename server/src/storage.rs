@@ -24,7 +24,7 @@ use bevy_ecs::schedule::IntoScheduleConfigs;
 use starforge_components::prelude::*;
 use starforge_persistence::restore::{self, LoadedWorld};
 use starforge_persistence::spill::{self, SpillTarget};
-use starforge_persistence::writer::{WriterOptions, WriterState, Written};
+use starforge_persistence::writer::{WriterOptions, WriterState};
 use starforge_persistence::{
     CacheOptions, CacheStats, Db, DbTarget, PendingChanges, PersistAfter, PersistencePlugin, Persister, Profiles,
     RedisCache, WorldLock,
@@ -144,12 +144,9 @@ pub fn install(
     app.add_plugins(PersistencePlugin);
     app.configure_sets(FixedUpdate, PersistAfter.after(SimSystems::Bookkeeping));
     let world = app.world_mut();
-    let (batch, tick, written) = match storage.loaded.take() {
+    let (batch, tick) = match storage.loaded.take() {
         Some(loaded) => {
             let (batch, tick, entities) = (loaded.batch, loaded.meta.tick, loaded.records.len());
-            // The rows the database holds: the writer updates them in place from the start.
-            let written =
-                Written::from_ids(loaded.records.iter().filter_map(|(id, _)| i64::try_from(id.0).ok()).collect());
             restore::apply(world, loaded).context("cannot restore the saved world")?;
             info!(
                 tick,
@@ -166,24 +163,18 @@ pub fn install(
             if respawned == 0 {
                 starforge_persistence::mark_saved(world);
             }
-            (batch, tick, written)
+            (batch, tick)
         }
         None => {
             generate(world);
             info!("new world generated from seed {}; it is saved at the first flush", config.seed);
             // Accounts without a saved world: the server stopped before its first flush.
             reconcile_accounts(world, storage, config.startup_timeout)?;
-            (0, world.resource::<SimTick>().0, Written::default())
+            (0, world.resource::<SimTick>().0)
         }
     };
-    let mut persister = Persister::start_restored(
-        storage.runtime.clone(),
-        storage.db.clone(),
-        WriterOptions { journal_fold_rows: config.journal_fold_rows, ..WriterOptions::default() },
-        batch,
-        tick,
-        written,
-    );
+    let mut persister =
+        Persister::start(storage.runtime.clone(), storage.db.clone(), WriterOptions::default(), batch, tick);
     persister.shutdown_timeout = config.shutdown_timeout;
     persister.spill = Some(storage.spill.clone());
     app.insert_resource(persister);
@@ -277,25 +268,6 @@ pub fn report(
         pending.map_or(0, |p| p.len()) as f64,
     );
     m.set_gauge("starforge_persist_rows_total", "counter", "Rows written to the database.", status.rows as f64);
-    m.set_gauge(
-        "starforge_persist_rows_in_place_total",
-        "counter",
-        "Entity rows updated in place in the entities table (Postgres, flushes written there rather than to the \
-         journal: rows the writer knew the table held; the others are upserts).",
-        status.rows_in_place as f64,
-    );
-    m.set_gauge(
-        "starforge_persist_journal_folds_total",
-        "counter",
-        "Postgres: folds of the journal into the entities table.",
-        status.folds as f64,
-    );
-    m.set_gauge(
-        "starforge_persist_journal_rows_folded_total",
-        "counter",
-        "Postgres: journal rows folded into the entities table.",
-        status.rows_folded as f64,
-    );
     m.set_gauge("starforge_persist_batches_total", "counter", "Batches (transactions) written.", status.batches as f64);
     m.set_gauge("starforge_persist_failures_total", "counter", "Failed write attempts.", status.failures as f64);
     m.set_gauge(

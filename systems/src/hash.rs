@@ -88,7 +88,14 @@ pub fn world_hash(world: &mut World) -> u64 {
         &EntityId,
         (Option<&Empire>, Option<&Credits>, Option<&Stockpile>, Option<&ShipCensus>, Option<&NpcBrain>),
         (Option<&Ship>, Option<&Owner>, Option<&Position>, Option<&Motion>, Option<&Hull>, Option<&Weapon>),
-        (Option<&Cargo>, Option<&FleetMember>, Option<&Transit>, Option<&ShipOrder>, Option<&Fleet>),
+        (
+            Option<&Cargo>,
+            Option<&FleetMember>,
+            Option<&Transit>,
+            Option<&ShipOrder>,
+            Option<&Fleet>,
+            Option<&Allegiance>,
+        ),
         (Option<&Colony>, Option<&Buildings>, Option<&ConstructionQueue>, Option<&ShipyardQueue>, Option<&Target>),
     )>();
     let mut rows: Vec<_> = q.iter(world).collect();
@@ -124,6 +131,7 @@ pub fn world_hash(world: &mut World) -> u64 {
             order(&mut h, o);
         }
         s2.4.hash(&mut h);
+        s2.5.hash(&mut h);
         if let Some(col) = c.0 {
             col.name.hash(&mut h);
             col.system.hash(&mut h);

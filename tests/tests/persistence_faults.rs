@@ -22,6 +22,7 @@ use bevy_ecs::query::With;
 use bevy_time::{Time, Virtual};
 use sqlx::Connection;
 use starforge_components::prelude::*;
+use starforge_persistence::Change;
 use starforge_persistence::rows::{History, HistoryEntry, Record};
 use starforge_persistence::spill::{self, SpillError, SpillTarget};
 use starforge_persistence::writer::{StatusSnapshot, WriterOptions, WriterState};
@@ -41,9 +42,6 @@ fn quick_options(queue: usize, attempt_timeout: Duration) -> WriterOptions {
         backoff_max: Duration::from_millis(200),
         failed_retry: Duration::from_millis(50),
         attempt_timeout,
-        // These small worlds' batches (~700 rows) go to the journal, folded every few batches:
-        // outages also hit appends and folds.
-        journal_fold_rows: 2_000,
     }
 }
 
@@ -92,11 +90,11 @@ fn check_pending(app: &mut App) -> (usize, usize) {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "each id once");
     for (id, record) in pending.entities.iter() {
         match record {
-            Some(Record::Order(order)) => {
+            Change::Saved(Record::Order(order)) => {
                 assert_eq!(market.get(*id), Some(order), "pending order {} is not the current one", id.0);
             }
-            Some(_) => assert!(live.contains(id), "pending record of {}, which is gone", id.0),
-            None => {
+            Change::Saved(_) => assert!(live.contains(id), "pending record of {}, which is gone", id.0),
+            Change::Deleted(_) => {
                 deletions += 1;
                 assert!(!live.contains(id) && market.get(*id).is_none(), "{} is pending deletion but exists", id.0);
             }
@@ -213,7 +211,6 @@ fn outage_then_recovery(outage: Outage) {
     let after = status(&app);
     assert_eq!(after.state, WriterState::Healthy);
     assert!(after.failures >= during.failures, "{after:?}");
-    assert!(after.folds > 0, "batches went to the journal and were folded: {after:?}");
     assert_database_equals_world(&rt, &pg, &mut app);
     rt.block_on(db.close());
 }
@@ -266,9 +263,7 @@ fn a_refusing_database_halts_the_simulation_until_it_is_fixed() {
         &pg,
         "CREATE FUNCTION refuse_writes() RETURNS trigger LANGUAGE plpgsql AS \
          $$ BEGIN RAISE EXCEPTION 'disk policy: no writes'; END $$; \
-         CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON entities \
-         FOR EACH ROW EXECUTE FUNCTION refuse_writes(); \
-         CREATE TRIGGER refuse_writes BEFORE INSERT ON journal \
+         CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON ships \
          FOR EACH ROW EXECUTE FUNCTION refuse_writes();",
     );
     // The next periodic flush fails; the frame after the writer reports it pauses time.
@@ -291,11 +286,7 @@ fn a_refusing_database_halts_the_simulation_until_it_is_fixed() {
     assert_eq!(still.confirmed_batch, before.confirmed_batch);
 
     // The operator fixes the database: the writer succeeds, time resumes by itself.
-    execute(
-        &rt,
-        &pg,
-        "DROP TRIGGER refuse_writes ON entities; DROP TRIGGER refuse_writes ON journal; DROP FUNCTION refuse_writes();",
-    );
+    execute(&rt, &pg, "DROP TRIGGER refuse_writes ON ships; DROP FUNCTION refuse_writes();");
     until(&mut app, "the simulation resumes", App::update, |app| !paused(app));
     let recovered = status(&app);
     assert_eq!(recovered.state, WriterState::Healthy);
@@ -436,13 +427,13 @@ fn a_shutdown_while_postgres_is_away_spills_the_world_and_the_next_start_writes_
     assert!(exit.contains(&AppExit::from_code(3)), "the exit status says the database did not confirm: {exit:?}");
     assert!(path.exists(), "the world was spilled to {}", path.display());
     let file = spill::read(&path).expect("a readable spill file").expect("a spill file");
-    let seqs: Vec<i32> = file.batch.h_seq.iter().copied().filter(|s| *s >= 900).collect();
+    let seqs: Vec<i32> = file.rows.trades.seq.iter().copied().filter(|s| *s >= 900).collect();
     assert_eq!(seqs, [900, 901], "the file holds both trades");
 
     let direct = connect(&rt, &pg.target());
     let Db::Postgres(pool) = &direct else { unreachable!("a Postgres target") };
     let our_trades = || -> Vec<(i64, i32)> {
-        let sql = "SELECT tick, seq FROM history WHERE kind = 1 AND seq >= 900 ORDER BY seq";
+        let sql = "SELECT tick, seq FROM market_trades WHERE seq >= 900 ORDER BY seq";
         rt.block_on(sqlx::query_as(sql).fetch_all(pool)).expect("read history")
     };
     assert_eq!(our_trades(), [], "the database never confirmed the trades");
