@@ -4,7 +4,8 @@
 //! database holds it or a newer one (so re-applying a batch after an ambiguous failure, a lost
 //! `COMMIT` acknowledgement, changes nothing); the galaxy if the batch carries it; a batch that
 //! replaces the world (a spill file) deletes every saved entity first; deletions of despawned
-//! entities; upserts keyed by id (a changed colony's buildings and queues replace its old ones);
+//! entities; upserts keyed by id (a written or deleted colony's buildings and queues go, the
+//! written one's new ones follow);
 //! engagements replaced; tickers upserted; history appended (`ON CONFLICT DO NOTHING`); the
 //! `world` row last. Postgres: one statement per table, every column bound as one array and
 //! unnested. SQLite: the same statements with multi-row `VALUES`.
@@ -24,8 +25,21 @@ pub enum Applied {
     Written,
 }
 
-/// The saved entity tables, parents before children (deletes run the other way).
-const ENTITY_TABLES: [&str; 5] = ["empires", "fleets", "ships", "colonies", "market_orders"];
+/// The saved entity tables (a replacing batch empties them all).
+const ENTITY_TABLES: [&str; 8] =
+    ["empires", "fleets", "ships", "colonies", "buildings", "construction_queue", "shipyard_queue", "market_orders"];
+
+/// A colony's rows in other tables: replaced whenever the colony is written or deleted.
+const COLONY_CHILDREN: [&str; 3] = ["buildings", "construction_queue", "shipyard_queue"];
+
+/// Colonies whose child rows go: the deleted ones and those written now (their new children
+/// follow).
+fn colonies_replaced(r: &Rows) -> Vec<i64> {
+    if r.replace {
+        return Vec::new(); // the tables were emptied
+    }
+    r.deletes.colonies.iter().chain(&r.colonies.id).copied().collect()
+}
 
 /// Writes `rows` in one transaction.
 pub async fn apply(db: &Db, rows: &Rows) -> Result<Applied, sqlx::Error> {
@@ -59,7 +73,7 @@ async fn apply_pg(tx: &mut PgConnection, r: &Rows) -> Result<Applied, sqlx::Erro
     write_pg(tx, &r.planets, Write::Upsert(&["system_id", "planet"])).await?;
     write_pg(tx, &r.lanes, UPSERT_ID).await?;
     if r.replace {
-        for table in ENTITY_TABLES.iter().rev() {
+        for table in ENTITY_TABLES {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
         }
     }
@@ -80,10 +94,11 @@ async fn apply_pg(tx: &mut PgConnection, r: &Rows) -> Result<Applied, sqlx::Erro
     write_pg(tx, &r.fleets, UPSERT_ID).await?;
     write_pg(tx, &r.ships, UPSERT_ID).await?;
     write_pg(tx, &r.colonies, UPSERT_ID).await?;
-    if !r.colonies.is_empty() && !r.replace {
-        for table in ["buildings", "construction_queue", "shipyard_queue"] {
+    let replaced = colonies_replaced(r);
+    if !replaced.is_empty() {
+        for table in COLONY_CHILDREN {
             let sql = format!("DELETE FROM {table} WHERE colony_id = ANY($1)");
-            sqlx::query(AssertSqlSafe(sql)).bind(&r.colonies.id).execute(&mut *tx).await?;
+            sqlx::query(AssertSqlSafe(sql)).bind(&replaced).execute(&mut *tx).await?;
         }
     }
     write_pg(tx, &r.buildings, Write::Insert).await?;
@@ -121,21 +136,21 @@ async fn apply_sqlite(tx: &mut SqliteConnection, r: &Rows) -> Result<Applied, sq
     write_sqlite(tx, &r.planets, Write::Upsert(&["system_id", "planet"])).await?;
     write_sqlite(tx, &r.lanes, UPSERT_ID).await?;
     if r.replace {
-        for table in ENTITY_TABLES.iter().rev() {
+        for table in ENTITY_TABLES {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
         }
     }
     let d = &r.deletes;
-    let colonies = if r.replace { &[][..] } else { &r.colonies.id[..] };
+    let colonies = colonies_replaced(r);
     for (table, column, ids) in [
         ("market_orders", "id", &d.orders[..]),
         ("colonies", "id", &d.colonies[..]),
         ("ships", "id", &d.ships[..]),
         ("fleets", "id", &d.fleets[..]),
         ("empires", "id", &d.empires[..]),
-        ("buildings", "colony_id", colonies),
-        ("construction_queue", "colony_id", colonies),
-        ("shipyard_queue", "colony_id", colonies),
+        (COLONY_CHILDREN[0], "colony_id", &colonies[..]),
+        (COLONY_CHILDREN[1], "colony_id", &colonies[..]),
+        (COLONY_CHILDREN[2], "colony_id", &colonies[..]),
     ] {
         for chunk in ids.chunks(SQLITE_IDS) {
             let sql = format!("DELETE FROM {table} WHERE {column} IN ({})", vec!["?"; chunk.len()].join(", "));

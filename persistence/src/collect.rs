@@ -169,7 +169,11 @@ pub fn collect_changes(
     colonies: Query<ColonyView<'static>, ColonyChanged>,
 ) {
     let p = &mut *pending;
-    let mut out = Vec::with_capacity(p.last_collected);
+    // Straight into the pending entries (after the despawns noted since the last collection):
+    // a copy of every record is most of a collection's cost, so it is made once.
+    let out = &mut p.entities.0;
+    let before = out.len();
+    out.reserve(p.last_collected);
     out.extend(empires.iter().map(|v| empire_entry(&v)));
     out.extend(fleets.iter().map(|v| fleet_entry(&v)));
     out.extend(ships.iter().map(|v| ship_entry(&v)));
@@ -192,8 +196,7 @@ pub fn collect_changes(
         };
         out.push((id, change));
     }
-    p.last_collected = out.len();
-    p.entities.extend(out);
+    p.last_collected = out.len() - before;
 }
 
 fn ship_entry(v: &ShipView<'_>) -> Entry {

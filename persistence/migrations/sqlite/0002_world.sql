@@ -137,7 +137,7 @@ CREATE INDEX colonies_owner ON colonies (owner_id);
 CREATE INDEX colonies_system ON colonies (system_id);
 
 CREATE TABLE buildings (
-    colony_id  BIGINT NOT NULL REFERENCES colonies (id) ON DELETE CASCADE,
+    colony_id  BIGINT NOT NULL,
     system_id  INTEGER NOT NULL,
     building   TEXT NOT NULL CHECK (building IN ('mine', 'power_plant', 'rare_extractor', 'habitat', 'shipyard', 'research_lab')),
     level      SMALLINT NOT NULL CHECK (level > 0),
@@ -145,7 +145,7 @@ CREATE TABLE buildings (
 );
 
 CREATE TABLE construction_queue (
-    colony_id     BIGINT NOT NULL REFERENCES colonies (id) ON DELETE CASCADE,
+    colony_id     BIGINT NOT NULL,
     position      INTEGER NOT NULL,
     system_id     INTEGER NOT NULL,
     building      TEXT NOT NULL CHECK (building IN ('mine', 'power_plant', 'rare_extractor', 'habitat', 'shipyard', 'research_lab')),
@@ -155,7 +155,7 @@ CREATE TABLE construction_queue (
 );
 
 CREATE TABLE shipyard_queue (
-    colony_id   BIGINT NOT NULL REFERENCES colonies (id) ON DELETE CASCADE,
+    colony_id   BIGINT NOT NULL,
     position    INTEGER NOT NULL,
     system_id   INTEGER NOT NULL,
     class       TEXT NOT NULL CHECK (class IN ('fighter', 'corvette', 'cruiser', 'battleship', 'freighter')),
