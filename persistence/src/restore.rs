@@ -69,6 +69,25 @@ pub async fn load(db: &Db) -> Result<Option<LoadedWorld>, RestoreError> {
 
 type ReadError = (&'static str, sqlx::Error);
 
+/// Reads every table but `world` with `$read(connection, table, order)`, each in key order.
+macro_rules! read_tables {
+    ($read:ident, $c:expr, $rows:expr) => {
+        $read($c, &mut $rows.systems, "id").await?;
+        $read($c, &mut $rows.planets, "system_id, planet").await?;
+        $read($c, &mut $rows.lanes, "id").await?;
+        $read($c, &mut $rows.empires, "id").await?;
+        $read($c, &mut $rows.fleets, "id").await?;
+        $read($c, &mut $rows.ships, "id").await?;
+        $read($c, &mut $rows.colonies, "id").await?;
+        $read($c, &mut $rows.buildings, "colony_id, building").await?;
+        $read($c, &mut $rows.construction, "colony_id, position").await?;
+        $read($c, &mut $rows.shipyard, "colony_id, position").await?;
+        $read($c, &mut $rows.orders, "id").await?;
+        $read($c, &mut $rows.tickers, "resource").await?;
+        $read($c, &mut $rows.engagements, "system_id").await?;
+    };
+}
+
 /// Reads every table into `rows`; false if this shard has no world row.
 async fn read_all_pg(c: &mut sqlx::PgConnection, rows: &mut Rows) -> Result<bool, ReadError> {
     async fn read<T: Table>(c: &mut sqlx::PgConnection, t: &mut T, order: &str) -> Result<(), ReadError> {
@@ -85,19 +104,7 @@ async fn read_all_pg(c: &mut sqlx::PgConnection, rows: &mut Rows) -> Result<bool
     if rows.world.is_empty() {
         return Ok(false);
     }
-    read(c, &mut rows.systems, "id").await?;
-    read(c, &mut rows.planets, "system_id, planet").await?;
-    read(c, &mut rows.lanes, "id").await?;
-    read(c, &mut rows.empires, "id").await?;
-    read(c, &mut rows.fleets, "id").await?;
-    read(c, &mut rows.ships, "id").await?;
-    read(c, &mut rows.colonies, "id").await?;
-    read(c, &mut rows.buildings, "colony_id, building").await?;
-    read(c, &mut rows.construction, "colony_id, position").await?;
-    read(c, &mut rows.shipyard, "colony_id, position").await?;
-    read(c, &mut rows.orders, "id").await?;
-    read(c, &mut rows.tickers, "resource").await?;
-    read(c, &mut rows.engagements, "system_id").await?;
+    read_tables!(read, c, rows);
     Ok(true)
 }
 
@@ -117,19 +124,7 @@ async fn read_all_sqlite(c: &mut sqlx::SqliteConnection, rows: &mut Rows) -> Res
     if rows.world.is_empty() {
         return Ok(false);
     }
-    read(c, &mut rows.systems, "id").await?;
-    read(c, &mut rows.planets, "system_id, planet").await?;
-    read(c, &mut rows.lanes, "id").await?;
-    read(c, &mut rows.empires, "id").await?;
-    read(c, &mut rows.fleets, "id").await?;
-    read(c, &mut rows.ships, "id").await?;
-    read(c, &mut rows.colonies, "id").await?;
-    read(c, &mut rows.buildings, "colony_id, building").await?;
-    read(c, &mut rows.construction, "colony_id, position").await?;
-    read(c, &mut rows.shipyard, "colony_id, position").await?;
-    read(c, &mut rows.orders, "id").await?;
-    read(c, &mut rows.tickers, "resource").await?;
-    read(c, &mut rows.engagements, "system_id").await?;
+    read_tables!(read, c, rows);
     Ok(true)
 }
 
