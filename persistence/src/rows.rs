@@ -9,7 +9,6 @@
 //! "RNG position".
 
 use bevy_ecs::prelude::*;
-use serde::{Deserialize, Serialize};
 use starforge_components::prelude::*;
 
 /// What kind of entity a record is (each kind has its table).
@@ -29,7 +28,7 @@ pub enum Kind {
 }
 
 /// An empire's persisted components.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EmpireRecord {
     /// Name and kind.
     pub empire: Empire,
@@ -44,7 +43,7 @@ pub struct EmpireRecord {
 }
 
 /// A fleet's persisted components.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FleetRecord {
     /// Owning empire.
     pub owner: EntityId,
@@ -55,7 +54,7 @@ pub struct FleetRecord {
 }
 
 /// A ship's persisted components.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ShipRecord {
     /// Class.
     pub ship: Ship,
@@ -84,7 +83,7 @@ pub struct ShipRecord {
 }
 
 /// A colony's persisted components.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ColonyRecord {
     /// Owning empire.
     pub owner: EntityId,
@@ -138,7 +137,7 @@ impl Record {
 }
 
 /// The world's resources at a flush: everything besides entities and the galaxy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorldMeta {
     /// The tick the batch was taken after (its state is the world at this tick).
     pub tick: u64,

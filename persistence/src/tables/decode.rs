@@ -79,7 +79,6 @@ pub fn decode(rows: Rows) -> Result<LoadedWorld, RowError> {
     if w.len() != 1 {
         return Err(RowError::Inconsistent(format!("expected one world row, found {}", w.len())));
     }
-    let at = At { table: "world", key: 0 };
     let meta = WorldMeta {
         tick: w.tick[0] as u64,
         seed: w.seed[0] as u64,
@@ -112,7 +111,7 @@ pub fn decode(rows: Rows) -> Result<LoadedWorld, RowError> {
             jumps: w.jumps[0] as u64,
         },
         engagements: decode_engagements(&rows.engagements)?,
-        market: decode_market(&rows.tickers, at)?,
+        market: decode_market(&rows.tickers)?,
     };
     let galaxy = decode_galaxy(&rows)?;
     let mut records = Vec::new();
@@ -295,16 +294,17 @@ fn decode_colonies(rows: &Rows, records: &mut Vec<(EntityId, Record)>) -> Result
     Ok(())
 }
 
-fn decode_market(t: &TickerRows, at: At) -> Result<MarketStats, RowError> {
+fn decode_market(t: &TickerRows) -> Result<MarketStats, RowError> {
     let mut stats = MarketStats::default();
     for i in 0..t.len() {
-        let r = at.parse(&RESOURCES, "market_tickers.resource", &t.resource[i])?;
+        let at = At { table: "market_tickers", key: i as i64 };
+        let r = at.parse(&RESOURCES, "resource", &t.resource[i])?;
         let Some(slot) = ResourceKind::TRADED.iter().position(|x| *x == r) else {
             return Err(RowError::Inconsistent(format!("market_tickers: {r:?} is not traded")));
         };
         stats.tickers[slot] =
             Ticker { last: t.last_price[i], best_bid: t.best_bid[i], best_ask: t.best_ask[i], volume: t.volume[i] };
-        let window: VecDeque<(u64, i64)> = at.json("market_tickers.volume_window", &t.volume_window[i])?;
+        let window: VecDeque<(u64, i64)> = at.json("volume_window", &t.volume_window[i])?;
         stats.windows[slot] = window;
     }
     Ok(stats)
