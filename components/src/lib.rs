@@ -9,6 +9,7 @@ pub mod galaxy;
 pub mod ids;
 pub mod intent;
 pub mod market;
+pub mod placement;
 pub mod ship;
 pub mod sim;
 pub mod tuning;

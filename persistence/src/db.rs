@@ -79,6 +79,7 @@ type EmbeddedMigration = (i64, &'static str, &'static str);
 const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/postgres/0001_players.sql")),
     (2, "world tables", include_str!("../migrations/postgres/0002_world.sql")),
+    (3, "placement", include_str!("../migrations/postgres/0003_placement.sql")),
 ];
 
 /// SQLite migrations, in version order (`persistence/migrations/sqlite/`); the same versions
@@ -86,6 +87,7 @@ const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
 const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
     (1, "players", include_str!("../migrations/sqlite/0001_players.sql")),
     (2, "world tables", include_str!("../migrations/sqlite/0002_world.sql")),
+    (3, "placement", include_str!("../migrations/sqlite/0003_placement.sql")),
 ];
 
 /// Which database engine.

@@ -17,7 +17,8 @@
 //! 5. [`restore`] reads the tables back into a world.
 //!
 //! Around it: [`db`] (connect, migrations, refusing a database in an old format), [`lock`] (one
-//! server per database), [`accounts`] (the players table), [`cache`] and [`profiles`] (Redis).
+//! server per database), [`placement`] (which shard owns which system), [`accounts`] (the
+//! players table), [`cache`] and [`profiles`] (Redis).
 
 pub mod accounts;
 pub mod apply;
@@ -26,6 +27,7 @@ pub mod collect;
 pub mod db;
 pub mod lock;
 pub mod persister;
+pub mod placement;
 pub mod profiles;
 pub mod restore;
 pub mod rows;

@@ -103,6 +103,33 @@ pub struct ServerConfig {
     /// the sessions that hold the locks it waits for. A slow step says so every 10 s before.
     #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_interval)]
     pub startup_timeout: Duration,
+    /// A command to run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands besides running the server.
+#[derive(clap::Subcommand, Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Which shard owns which star system (docs/SHARDING.md). Needs Postgres (`DATABASE_URL`).
+    #[command(subcommand)]
+    Placement(PlacementCommand),
+}
+
+/// `starforge placement ...`.
+#[derive(clap::Subcommand, Clone, Debug, PartialEq)]
+pub enum PlacementCommand {
+    /// Checks a placement file against the galaxy (`--systems`, else `systems` in world.ron) and
+    /// writes it into the database in one transaction.
+    Apply {
+        /// The placement file (RON; see deploy/placement.ron).
+        file: PathBuf,
+        /// Only check the file; write nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Prints the placement the database holds.
+    Show,
 }
 
 impl ServerConfig {
@@ -147,6 +174,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(60),
             spill_path: None,
             startup_timeout: Duration::from_secs(600),
+            command: None,
         }
     }
 }
@@ -171,6 +199,22 @@ mod tests {
     #[test]
     fn no_flags_is_the_default() {
         assert_eq!(parse(&[]).expect("no flags"), ServerConfig::default());
+    }
+
+    #[test]
+    fn placement_commands_parse_with_the_server_flags() {
+        let c = parse(&["--systems", "12", "placement", "apply", "p.ron", "--check"]).expect("valid");
+        assert_eq!(c.systems, Some(12));
+        assert_eq!(
+            c.command,
+            Some(Command::Placement(PlacementCommand::Apply { file: PathBuf::from("p.ron"), check: true }))
+        );
+        assert_eq!(
+            parse(&["placement", "show"]).expect("valid").command,
+            Some(Command::Placement(PlacementCommand::Show))
+        );
+        assert!(parse(&["placement", "apply"]).is_err(), "the file is required");
+        assert!(parse(&["placement"]).is_err(), "a placement command is required");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod logs;
 pub mod metrics;
 pub mod net;
 pub mod observe;
+pub mod placement;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod status;

@@ -9,6 +9,7 @@ use bevy_app::AppExit;
 use clap::Parser;
 use starforge_components::tuning::Tuning;
 use starforge_server::accounts::{AccountStore, DbAccounts, MemoryAccounts};
+use starforge_server::config::Command;
 use starforge_server::hot_reload::TuningWatcher;
 use starforge_server::{
     ServerConfig, ShutdownFlag, build_persistent_app, feed, read_tuning_dir, spawn_signal_listener, start_network,
@@ -31,6 +32,10 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &ServerConfig) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Placement(command)) = &config.command {
+        print!("{}", starforge_server::placement::run(config, command)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let filter =
         EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).from_env().context("invalid RUST_LOG")?;
     starforge_server::logs::init(filter, std::io::stdout().is_terminal()).context("cannot set up logging")?;
