@@ -22,6 +22,7 @@
 
 pub mod accounts;
 pub mod apply;
+pub mod bus;
 pub mod cache;
 pub mod collect;
 pub mod db;

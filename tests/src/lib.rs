@@ -5,6 +5,7 @@
 //! The tests live in `tests/tests/`; this library holds their shared helpers.
 
 pub mod hostile;
+pub mod nats;
 pub mod net;
 pub mod persist;
 pub mod services;
