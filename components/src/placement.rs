@@ -230,6 +230,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_places_the_default_galaxy() {
+        let text = include_str!("../../deploy/placement.ron");
+        let systems = crate::tuning::Tuning::default().world.systems;
+        let p = Placement::parse("deploy/placement.ron", text, systems).expect("the example is valid");
+        assert_eq!(p.owners().len(), systems as usize);
+    }
+
+    #[test]
     fn syntax_errors_carry_the_line() {
         let text = THREE.replace("ordinal: 3,", "ordinal: 3, colour: 1,");
         match Placement::parse("p.ron", &text, 10) {
