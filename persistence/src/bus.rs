@@ -18,7 +18,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use starforge_components::placement::valid_name;
 
-/// Settings of the stream and the inboxes (the same on every shard of a galaxy).
+/// Settings of the stream and the inboxes (the same on every shard of a galaxy). They apply
+/// when the stream or an inbox is created; an existing one keeps the settings it was created
+/// with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BusOptions {
     /// How long an unacked message waits before it is delivered again.

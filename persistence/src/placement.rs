@@ -166,12 +166,21 @@ async fn apply_in(tx: &mut PgConnection, p: &Placement) -> Result<Applied, DbErr
     Ok(applied)
 }
 
-/// The placement in the database; `None` if none was applied (or on SQLite).
+/// The placement in the database; `None` if none was applied, if the database has no
+/// placement tables yet, or on SQLite. One snapshot: an `apply` committing meanwhile is seen
+/// whole or not at all.
 pub async fn read(db: &Db) -> Result<Option<Current>, DbError> {
     let Db::Postgres(pool) = db else { return Ok(None) };
     let q = |e: sqlx::Error| DbError::query(Backend::Postgres, "reading the placement", e);
+    let mut tx = pool.begin().await.map_err(q)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await.map_err(q)?;
+    let tables: bool =
+        sqlx::query_scalar("SELECT to_regclass('placement') IS NOT NULL").fetch_one(&mut *tx).await.map_err(q)?;
+    if !tables {
+        return Ok(None);
+    }
     let Some((galaxy, exchange)): Option<(String, String)> =
-        sqlx::query_as("SELECT galaxy, exchange FROM placement").fetch_optional(pool).await.map_err(q)?
+        sqlx::query_as("SELECT galaxy, exchange FROM placement").fetch_optional(&mut *tx).await.map_err(q)?
     else {
         return Ok(None);
     };
@@ -180,24 +189,28 @@ pub async fn read(db: &Db) -> Result<Option<Current>, DbError> {
          NOT NULL), '{}') AS systems FROM shards s LEFT JOIN system_owners o ON o.shard = s.name GROUP BY s.name, \
          s.ordinal ORDER BY s.ordinal",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await
     .map_err(q)?;
     let shards = rows
         .iter()
         .map(|r| {
             let systems: Vec<i32> = r.try_get("systems")?;
+            let ordinal: i32 = r.try_get("ordinal")?;
             Ok(ShardRow {
                 name: r.try_get("name")?,
-                ordinal: u16::try_from(r.try_get::<i32, _>("ordinal")?).unwrap_or_default(),
+                // The column's CHECK keeps it within 1..=65535.
+                ordinal: u16::try_from(ordinal)
+                    .map_err(|_| sqlx::Error::Decode(format!("ordinal {ordinal}").into()))?,
                 systems: systems.into_iter().map(|s| s as u32).collect(),
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(q)?;
     let epochs: Vec<(i32, i64)> = sqlx::query_as("SELECT system_id, epoch FROM system_owners ORDER BY system_id")
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(q)?;
+    tx.commit().await.map_err(q)?;
     Ok(Some(Current { galaxy, exchange, shards, epochs: epochs.into_iter().map(|(s, e)| (s as u32, e)).collect() }))
 }

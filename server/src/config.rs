@@ -124,7 +124,8 @@ pub enum PlacementCommand {
     Apply {
         /// The placement file (RON; see deploy/placement.ron).
         file: PathBuf,
-        /// Only check the file; write nothing.
+        /// Only check the file against the galaxy's size; do not open the database (so what
+        /// only the database can refuse — a renamed galaxy, a changed ordinal — is not checked).
         #[arg(long)]
         check: bool,
     },

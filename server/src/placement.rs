@@ -43,7 +43,8 @@ pub fn run(config: &ServerConfig, command: &PlacementCommand) -> anyhow::Result<
             Ok(out)
         }
         PlacementCommand::Show => {
-            let db = rt.block_on(connect(config))?;
+            // Read only: no migrations run (a database without the tables has no placement).
+            let db = rt.block_on(open(config))?;
             match rt.block_on(placement::read(&db))? {
                 Some(current) => Ok(show(&current)),
                 None => Ok("no placement: this database holds a single server's world (no --shard)\n".to_owned()),
@@ -54,15 +55,20 @@ pub fn run(config: &ServerConfig, command: &PlacementCommand) -> anyhow::Result<
 
 /// The database, migrated; Postgres only (a placement is shared by the shards of a galaxy).
 async fn connect(config: &ServerConfig) -> anyhow::Result<Db> {
+    let db = open(config).await?;
+    db.migrate().await.context("database migrations failed")?;
+    Ok(db)
+}
+
+/// The database as it is; Postgres only.
+async fn open(config: &ServerConfig) -> anyhow::Result<Db> {
     let Some(url) = config.database_url.clone() else {
         bail!(
             "a placement lives in the galaxy's Postgres database: set DATABASE_URL (or --database-url). A single \
              server without --shard needs no placement"
         );
     };
-    let db = Db::connect(&DbTarget::Postgres(url)).await.context("cannot open the database")?;
-    db.migrate().await.context("database migrations failed")?;
-    Ok(db)
+    Db::connect(&DbTarget::Postgres(url)).await.context("cannot open the database")
 }
 
 /// One line per shard: name, ordinal, systems as ranges.
@@ -86,7 +92,7 @@ fn summary(p: &Placement) -> String {
 fn show(c: &Current) -> String {
     let mut out = format!("galaxy {:?}, exchange on {}\n", c.galaxy, c.exchange);
     for s in &c.shards {
-        let state = if s.systems.is_empty() { " (retired: owns no system)" } else { "" };
+        let state = if s.systems.is_empty() { " (owns no system)" } else { "" };
         let _ = writeln!(
             out,
             "  {} (ordinal {}){state}: {} systems {}",

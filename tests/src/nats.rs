@@ -102,9 +102,12 @@ impl PrivateNats {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start nats-server: {e}"))?;
-        self.child = Some(child);
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(self.addr).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("nats-server exited at start: {status}"));
+            }
             if Instant::now() > deadline {
                 return Err("nats-server did not listen within 10 s".into());
             }

@@ -113,6 +113,20 @@ fn applying_moving_and_refusing_a_placement() {
         assert!(error.contains(reason), "{error:?} does not say {reason:?}");
         assert_eq!(rt.block_on(read(&db)).expect("read").expect("a placement"), current, "after {reason:?}");
     }
+
+    // A galaxy saved by a server bounds the size too.
+    let Db::Postgres(pool) = &db else { unreachable!("a Postgres target") };
+    rt.block_on(
+        sqlx::query(
+            "INSERT INTO star_systems (id, name, region, map_x, map_y, radius) \
+             SELECT g, 'S' || g, 'core', 0, 0, 1 FROM generate_series(0, 11) g",
+        )
+        .execute(pool),
+    )
+    .expect("save a galaxy of 12 systems");
+    let error = rt.block_on(apply(&db, &three())).expect_err("refused").to_string();
+    assert!(error.contains("the database holds a galaxy of 12 systems, the file places 10"), "{error}");
+    assert_eq!(rt.block_on(read(&db)).expect("read").expect("a placement"), current);
 }
 
 #[test]
@@ -123,5 +137,14 @@ fn sqlite_has_no_placement() {
     assert!(matches!(db, Db::Sqlite(_)));
     let error = rt.block_on(apply(&db, &three())).expect_err("refused").to_string();
     assert!(error.contains("needs Postgres"), "{error}");
+    assert_eq!(rt.block_on(read(&db)).expect("read"), None);
+}
+
+#[test]
+fn a_database_without_the_placement_tables_has_no_placement() {
+    let rt = runtime();
+    let Some(pg) = rt.block_on(TestPg::create()) else { return };
+    // Not migrated: what `starforge placement show` meets on a database no server has used.
+    let db = rt.block_on(Db::connect(&pg.target())).expect("connect");
     assert_eq!(rt.block_on(read(&db)).expect("read"), None);
 }
