@@ -4,8 +4,8 @@
 //! database holds it or a newer one (so re-applying a batch after an ambiguous failure, a lost
 //! `COMMIT` acknowledgement, changes nothing); the galaxy if the batch carries it; a batch that
 //! replaces the world (a spill file) deletes every saved entity first; deletions of despawned
-//! entities; upserts keyed by id (a written or deleted colony's buildings and queues go, the
-//! written one's new ones follow);
+//! entities; upserts keyed by id (a deleted colony's buildings and queues go, and so do those of a
+//! colony whose children changed, its new ones following);
 //! engagements replaced; tickers upserted; history appended (`ON CONFLICT DO NOTHING`); the
 //! `world` row last. Postgres: one statement per table, every column bound as one array and
 //! unnested. SQLite: the same statements with multi-row `VALUES`.
@@ -29,16 +29,15 @@ pub enum Applied {
 const ENTITY_TABLES: [&str; 8] =
     ["empires", "fleets", "ships", "colonies", "buildings", "construction_queue", "shipyard_queue", "market_orders"];
 
-/// A colony's rows in other tables: replaced whenever the colony is written or deleted.
+/// A colony's rows in other tables: replaced when they changed, deleted with the colony.
 const COLONY_CHILDREN: [&str; 3] = ["buildings", "construction_queue", "shipyard_queue"];
 
-/// Colonies whose child rows go: the deleted ones and those written now (their new children
-/// follow).
+/// Colonies whose child rows go: the deleted ones and those whose new children follow.
 fn colonies_replaced(r: &Rows) -> Vec<i64> {
     if r.replace {
         return Vec::new(); // the tables were emptied
     }
-    r.deletes.colonies.iter().chain(&r.colonies.id).copied().collect()
+    r.deletes.colonies.iter().chain(&r.children_replaced).copied().collect()
 }
 
 /// Writes `rows` in one transaction.

@@ -9,6 +9,8 @@
 //! ([`collect_now`]), so its change detection spans the whole interval: an entity that changed
 //! on 20 ticks is copied once.
 
+use std::collections::BTreeSet;
+
 use bevy_ecs::prelude::*;
 use starforge_components::prelude::*;
 use tracing::error;
@@ -66,9 +68,23 @@ impl Changes {
     }
 
     /// Keeps only the newest entry of each id, sorted by id: after it, the entries are bounded
-    /// by the live entities plus the ids deleted since the last write.
+    /// by the live entities plus the ids deleted since the last write. A colony whose children
+    /// changed in any of its entries keeps that mark.
     pub fn compact(&mut self) {
+        let children = self.colonies_with_new_children();
         keep_newest(&mut self.0, |e| e.0);
+        for (id, change) in &mut self.0 {
+            if let Change::Saved(Record::Colony(c)) = change {
+                c.children_changed |= children.contains(id);
+            }
+        }
+    }
+
+    /// Colonies whose buildings or queues changed in any of their entries (so an older entry's
+    /// change is written even when a newer entry, collected later, holds the same children).
+    pub fn colonies_with_new_children(&self) -> BTreeSet<EntityId> {
+        let changed = |c: &Change| matches!(c, Change::Saved(Record::Colony(r)) if r.children_changed);
+        self.iter().filter(|(_, c)| changed(c)).map(|(id, _)| *id).collect()
     }
 
     fn extend(&mut self, entries: impl IntoIterator<Item = Entry>) {
@@ -221,7 +237,11 @@ pub fn whole_world(world: &mut World) -> Changes {
     out.extend(world.query::<EmpireView>().iter(world).map(|v| empire_entry(&v)));
     out.extend(world.query::<FleetView>().iter(world).map(|v| fleet_entry(&v)));
     out.extend(world.query::<ShipView>().iter(world).map(|v| ship_entry(&v)));
-    out.extend(world.query::<ColonyView>().iter(world).map(|v| colony_entry(&v)));
+    out.extend(world.query::<ColonyView>().iter(world).map(|v| {
+        let (id, mut record) = (*v.0, rows::colony_record(&v));
+        record.children_changed = true;
+        (id, Change::Saved(Record::Colony(record)))
+    }));
     let orders = world.resource::<Market>().orders_sorted();
     out.extend(orders.into_iter().map(|o| (o.id, Change::Saved(Record::Order(o)))));
     out

@@ -95,6 +95,11 @@ pub struct ColonyRecord {
     pub construction: ConstructionQueue,
     /// Shipyard queue.
     pub shipyard: ShipyardQueue,
+    /// Whether its buildings or a queue changed since the last collection (always for a
+    /// whole-world batch or a restored record): only then are its rows in `buildings`,
+    /// `construction_queue` and `shipyard_queue` rewritten. A colony's population changes far
+    /// more often than its buildings.
+    pub children_changed: bool,
 }
 
 /// One persisted entity.
@@ -234,16 +239,18 @@ pub fn fleet_record(v: &FleetView<'_>) -> FleetRecord {
 
 /// A colony's components as the collection query reads them.
 pub type ColonyView<'a> =
-    (&'a EntityId, &'a Owner, &'a Colony, &'a Buildings, &'a ConstructionQueue, &'a ShipyardQueue);
+    (&'a EntityId, &'a Owner, &'a Colony, Ref<'a, Buildings>, Ref<'a, ConstructionQueue>, Ref<'a, ShipyardQueue>);
 
-/// The record of a colony read through [`ColonyView`].
+/// The record of a colony read through [`ColonyView`]; its children count as changed if one
+/// of them changed since the reading system last ran.
 pub fn colony_record(v: &ColonyView<'_>) -> ColonyRecord {
     ColonyRecord {
         owner: v.1.0,
         colony: v.2.clone(),
         buildings: *v.3,
-        construction: v.4.clone(),
-        shipyard: v.5.clone(),
+        construction: (*v.4).clone(),
+        shipyard: (*v.5).clone(),
+        children_changed: v.3.is_changed() || v.4.is_changed() || v.5.is_changed(),
     }
 }
 

@@ -30,7 +30,7 @@ const MAGIC: &[u8; 8] = b"SFSPILL1";
 
 /// Version of the payload ([`Spill`] and the [`Rows`] it holds); a file of another version is
 /// refused rather than misread.
-pub const FORMAT: i32 = 2;
+pub const FORMAT: i32 = 3;
 
 /// The spill file's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 use starforge_components::prelude::*;
 
-use crate::rows::{Kind, Record, ShipView};
+use crate::rows::{Kind, Record, ShipView, WorldMeta};
 use crate::*;
 
 /// The simulation with persistence collecting after it, in a generated world.
@@ -261,4 +261,45 @@ fn a_despawned_entity_is_pending_deletion_from_its_own_table() {
     let pending = &world.resource::<PendingChanges>().entities;
     assert_eq!(pending.get(&ship_id), Some(&Change::Deleted(Kind::Ship)));
     assert_eq!(pending.get(&colony_id), Some(&Change::Deleted(Kind::Colony)));
+}
+
+#[test]
+fn a_colony_rewrites_its_buildings_and_queues_only_when_they_change() {
+    let mut app = app(5, 0, 0, 0);
+    let world = app.world_mut();
+    let empire = spawn_empire(world, "P", EmpireKind::Player, 1_000, ResourceAmounts::default());
+    let colony = spawn_colony(world, empire, "C", SystemId(0), 0, 1_000, Buildings([1, 0, 0, 0, 0, 0]));
+    let entity = world.resource::<EntityIndex>().get(colony).expect("indexed");
+    collect_now(world);
+    world.resource_mut::<PendingChanges>().entities = Changes::default();
+    // Collects what changed since the last call; the rows a batch of it writes.
+    let collect = |app: &mut App| {
+        let world = app.world_mut();
+        collect_now(world);
+        let entities = world.resource::<PendingChanges>().entities.clone();
+        let batch =
+            writer::Batch { id: 1, meta: WorldMeta::capture(world), galaxy: None, entities, history: Vec::new() };
+        tables::map::encode(&batch, "main")
+    };
+
+    app.world_mut().get_mut::<Colony>(entity).expect("a colony").population += 1;
+    let rows = collect(&mut app);
+    assert_eq!(rows.colonies.id, [colony.0 as i64], "the population changed: the colony row is written");
+    assert!(rows.children_replaced.is_empty() && rows.buildings.level.is_empty(), "its unchanged buildings are not");
+
+    app.world_mut().get_mut::<Buildings>(entity).expect("buildings").0[1] = 2;
+    let rows = collect(&mut app);
+    assert_eq!(rows.children_replaced, [colony.0 as i64]);
+    assert_eq!(rows.buildings.level, [1, 2]);
+
+    // A later entry of the same colony without new children (the writer lagged, both are
+    // pending) still writes them, compacted or not.
+    app.world_mut().get_mut::<Colony>(entity).expect("a colony").population += 1;
+    let rows = collect(&mut app);
+    assert_eq!(rows.children_replaced, [colony.0 as i64]);
+    let mut pending = app.world().resource::<PendingChanges>().entities.clone();
+    assert_eq!(pending.len(), 3);
+    pending.compact();
+    let Some(Change::Saved(Record::Colony(c))) = pending.get(&colony) else { panic!("the colony is pending") };
+    assert!(c.children_changed && c.colony.population == 1_002, "newest state, with the mark of the older entry");
 }

@@ -255,6 +255,7 @@ fn decode_colonies(rows: &Rows, records: &mut Vec<(EntityId, Record)>) -> Result
             buildings: Buildings::default(),
             construction: ConstructionQueue::default(),
             shipyard: ShipyardQueue::default(),
+            children_changed: true,
         };
         colonies.insert(c.id[i], record);
     }

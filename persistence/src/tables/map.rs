@@ -76,13 +76,15 @@ pub fn encode(batch: &Batch, shard: &str) -> Rows {
     if let Some(galaxy) = &batch.galaxy {
         galaxy_rows(&mut rows, galaxy);
     }
+    let new_children = batch.entities.colonies_with_new_children();
     for (id, change) in batch.entities.newest() {
+        let children = new_children.contains(id);
         let id = id.0 as i64;
         match change {
             Change::Saved(Record::Empire(r)) => empire(&mut rows.empires, id, r),
             Change::Saved(Record::Fleet(r)) => fleet(&mut rows.fleets, id, r),
             Change::Saved(Record::Ship(r)) => ship(&mut rows.ships, id, r),
-            Change::Saved(Record::Colony(r)) => colony(&mut rows, id, r),
+            Change::Saved(Record::Colony(r)) => colony(&mut rows, id, r, children),
             Change::Saved(Record::Order(o)) => order(&mut rows.orders, o),
             Change::Deleted(kind) => match kind {
                 Kind::Empire => rows.deletes.empires.push(id),
@@ -320,7 +322,8 @@ fn ship(t: &mut ShipRows, id: i64, r: &ShipRecord) {
     t.target_id.push(r.target.map(|e| e.0 as i64));
 }
 
-fn colony(rows: &mut Rows, id: i64, r: &ColonyRecord) {
+/// The colony's row, and its buildings and queues if they changed (`children`).
+fn colony(rows: &mut Rows, id: i64, r: &ColonyRecord, children: bool) {
     let system = r.colony.system.0 as i32;
     let t = &mut rows.colonies;
     t.id.push(id);
@@ -329,6 +332,10 @@ fn colony(rows: &mut Rows, id: i64, r: &ColonyRecord) {
     t.planet.push(r.colony.planet as i32);
     t.name.push(Cow::Owned(r.colony.name.to_string()));
     t.population.push(r.colony.population);
+    if !children {
+        return;
+    }
+    rows.children_replaced.push(id);
     for kind in BuildingKind::ALL {
         let level = r.buildings.level(kind);
         if level > 0 {

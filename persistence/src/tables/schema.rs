@@ -153,7 +153,8 @@ impl Deletes {
 }
 
 /// One batch as the rows it writes: what one transaction applies (and what a spill file holds).
-/// Entity rows are upserts keyed by id; a colony's buildings and queues replace the ones it had.
+/// Entity rows are upserts keyed by id; a colony's buildings and queues, when they changed,
+/// replace the ones it had.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rows {
     /// The batch is the whole world: every saved entity not in it is deleted (a spill file).
@@ -174,7 +175,10 @@ pub struct Rows {
     pub ships: ShipRows,
     /// Changed colonies.
     pub colonies: ColonyRows,
-    /// The buildings of the changed colonies.
+    /// Colonies whose buildings and queues are replaced by the rows below (those whose
+    /// buildings or a queue changed).
+    pub children_replaced: Vec<i64>,
+    /// Their buildings.
     pub buildings: BuildingRows,
     /// Their construction queues.
     pub construction: ConstructionRows,
