@@ -68,8 +68,8 @@ pub enum BusError {
     },
 }
 
-fn failed(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> BusError {
-    move |e| BusError::Failed { what, reason: e.to_string() }
+fn failed(what: &'static str, error: impl std::fmt::Display) -> BusError {
+    BusError::Failed { what, reason: error.to_string() }
 }
 
 /// The galaxy's JetStream, connected.
@@ -112,7 +112,7 @@ impl Bus {
             duplicate_window: options.duplicate_window,
             ..Config::default()
         };
-        bus.js.get_or_create_stream(config).await.map_err(|e| failed("creating the handoff stream")(&e))?;
+        bus.js.get_or_create_stream(config).await.map_err(|e| failed("creating the handoff stream", e))?;
         Ok(bus)
     }
 
@@ -131,8 +131,8 @@ impl Bus {
         }
         let subject = format!("sf.{}.handoff.{from}.{to}", self.galaxy);
         let message = PublishMessage::build().payload(payload).message_id(message_id);
-        let ack = self.js.send_publish(subject, message).await.map_err(|e| failed("publishing")(&e))?;
-        let ack = ack.await.map_err(|e| failed("waiting for the publish to be stored")(&e))?;
+        let ack = self.js.send_publish(subject, message).await.map_err(|e| failed("publishing", e))?;
+        let ack = ack.await.map_err(|e| failed("waiting for the publish to be stored", e))?;
         Ok(Published { sequence: ack.sequence, duplicate: ack.duplicate })
     }
 
@@ -143,7 +143,7 @@ impl Bus {
             return Err(BusError::BadName(shard.to_owned()));
         }
         let stream =
-            self.js.get_stream(self.stream_name()).await.map_err(|e| failed("opening the handoff stream")(&e))?;
+            self.js.get_stream(self.stream_name()).await.map_err(|e| failed("opening the handoff stream", e))?;
         let name = format!("handoff-{shard}");
         let config = pull::Config {
             durable_name: Some(name.clone()),
@@ -153,14 +153,14 @@ impl Bus {
             ..pull::Config::default()
         };
         let consumer =
-            stream.get_or_create_consumer(&name, config).await.map_err(|e| failed("creating the inbox")(&e))?;
+            stream.get_or_create_consumer(&name, config).await.map_err(|e| failed("creating the inbox", e))?;
         Ok(Inbox { consumer })
     }
 
     /// Deletes the galaxy's handoff stream and every inbox (tests and tools; a running galaxy
     /// never does this).
     pub async fn delete_stream(&self) -> Result<(), BusError> {
-        self.js.delete_stream(self.stream_name()).await.map_err(|e| failed("deleting the handoff stream")(&e))?;
+        self.js.delete_stream(self.stream_name()).await.map_err(|e| failed("deleting the handoff stream", e))?;
         Ok(())
     }
 }
@@ -195,13 +195,13 @@ impl Inbox {
             .expires(wait)
             .messages()
             .await
-            .map_err(|e| failed("fetching from the inbox")(&e))?;
+            .map_err(|e| failed("fetching from the inbox", e))?;
         let mut out = Vec::new();
         while let Some(message) = batch.next().await {
-            let message = message.map_err(|e| failed("fetching from the inbox")(&e))?;
+            let message = message.map_err(|e| failed("fetching from the inbox", e))?;
             let (sequence, delivered) = match message.info() {
                 Ok(info) => (info.stream_sequence, info.delivered),
-                Err(e) => return Err(failed("reading a message's metadata")(&e)),
+                Err(e) => return Err(failed("reading a message's metadata", e)),
             };
             // sf.<galaxy>.handoff.<from>.<to>
             let from = message.subject.split('.').nth(3).unwrap_or_default().to_owned();
@@ -216,6 +216,6 @@ impl Delivery {
     /// Acks the message and waits for JetStream to confirm it (it is then not delivered again,
     /// except by a redelivery already on its way).
     pub async fn ack(&self) -> Result<(), BusError> {
-        self.message.double_ack().await.map_err(|e| failed("acking")(&*e))
+        self.message.double_ack().await.map_err(|e| failed("acking", e))
     }
 }

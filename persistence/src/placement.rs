@@ -2,6 +2,8 @@
 //! the shards of a galaxy share one database). [`apply`] writes a checked
 //! [`Placement`] in one transaction; [`read`] reads what is there. See docs/SHARDING.md.
 
+use std::collections::BTreeMap;
+
 use sqlx::{PgConnection, Row};
 use starforge_components::placement::Placement;
 
@@ -122,10 +124,12 @@ async fn apply_in(tx: &mut PgConnection, p: &Placement) -> Result<Applied, DbErr
     .map_err(q)?;
 
     let owners = p.owners();
-    let before: Vec<(i32, String)> =
+    let rows: Vec<(i32, String)> =
         sqlx::query_as("SELECT system_id, shard FROM system_owners").fetch_all(&mut *tx).await.map_err(q)?;
+    // Owner of each system before (a galaxy may have up to 100,000 systems: no linear search).
+    let before: BTreeMap<usize, String> = rows.into_iter().map(|(s, shard)| (s as usize, shard)).collect();
     let saved: i64 = sqlx::query_scalar("SELECT count(*) FROM star_systems").fetch_one(&mut *tx).await.map_err(q)?;
-    let placed = before.iter().map(|(s, _)| *s as usize + 1).max().unwrap_or(0);
+    let placed = before.last_key_value().map_or(0, |(s, _)| s + 1);
     for (what, n) in [("holds a galaxy of", saved as usize), ("places", placed)] {
         if n > 0 && n != owners.len() {
             return Err(refused(format!(
@@ -136,9 +140,9 @@ async fn apply_in(tx: &mut PgConnection, p: &Placement) -> Result<Applied, DbErr
     }
     let mut applied = Applied { new_shards, ..Applied::default() };
     for (system, shard) in owners.iter().enumerate() {
-        match before.iter().find(|(s, _)| *s as usize == system) {
+        match before.get(&system) {
             None => applied.assigned += 1,
-            Some((_, old)) if old == shard => applied.unchanged += 1,
+            Some(old) if old == shard => applied.unchanged += 1,
             Some(_) => applied.moved += 1,
         }
     }
